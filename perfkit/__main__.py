@@ -1,0 +1,5 @@
+"""``python -m perfkit``."""
+
+from perfkit.cli import main
+
+main()

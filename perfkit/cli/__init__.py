@@ -1,0 +1,14 @@
+"""The ``perfkit`` command line. Importing it must not import torch."""
+
+from __future__ import annotations
+
+from perfkit.cli import analyze as _analyze  # noqa: F401  (registers `perfkit analyze`)
+from perfkit.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,57 @@
+"""The Typer application object and the error boundary shared by every command.
+
+Commands are thin: convert arguments, call one library function, render, exit. Only
+this module turns :class:`~perfkit.errors.PerfkitError` into a one-line message and an
+exit code; nothing below the CLI calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from perfkit.errors import PerfkitError
+
+app = typer.Typer(
+    name="perfkit",
+    help="Where each PyTorch training step's time goes, and which setting makes it faster.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stdout_console() -> Console:
+    """The console reports go to (plain text when stdout is not a terminal)."""
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the Exit to raise."""
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def handles_errors(func: F) -> F:
+    """Decorator: map :class:`PerfkitError` to ``error: <message>`` and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PerfkitError as exc:
+            raise fail(exc.message, exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]

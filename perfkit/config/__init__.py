@@ -1,0 +1,28 @@
+"""Experiment configuration: schema (pydantic) and loading (YAML + overrides)."""
+
+from perfkit.config.loader import LoadedConfig, config_from_dict, load_config, parse_override
+from perfkit.config.schema import (
+    DataConfig,
+    ExperimentConfig,
+    LoopConfig,
+    ModelConfig,
+    OptimizerConfig,
+    ProfilerConfig,
+    SchedulerConfig,
+    TogglesConfig,
+)
+
+__all__ = [
+    "DataConfig",
+    "ExperimentConfig",
+    "LoadedConfig",
+    "LoopConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "ProfilerConfig",
+    "SchedulerConfig",
+    "TogglesConfig",
+    "config_from_dict",
+    "load_config",
+    "parse_override",
+]

@@ -1,0 +1,201 @@
+"""Read an experiment YAML, apply ``--set`` overrides and validate it.
+
+Errors name the dotted key, where it came from (``file:line`` or the ``--set`` that
+introduced it) and the fix, one line per problem. The YAML is read with
+``yaml.safe_load``; line numbers come from a parallel ``yaml.compose`` of the same text.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from perfkit.config.schema import ExperimentConfig
+from perfkit.errors import ConfigError
+
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config plus where each key came from, for error messages."""
+
+    config: ExperimentConfig
+    path: Path | None = None
+    lines: Mapping[Key, int] = field(default_factory=dict)
+    overrides: Mapping[Key, str] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder user code (``module:callable``) is resolved from first."""
+        return self.path.parent.resolve() if self.path is not None else Path.cwd()
+
+    def where(self, dotted_key: str) -> str:
+        """``exp.yaml:12``, ``--set a.b=1`` or the file name, for the given dotted key."""
+        return _where(tuple(dotted_key.split(".")), self.path, self.lines, self.overrides)
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig:
+    """Load and validate ``path`` with ``--set``-style ``overrides`` applied in order."""
+    source = Path(path)
+    if not source.exists():
+        raise ConfigError(f"{source}: no such file; check the path (or create one with 'perfkit init {source}')")
+    if source.is_dir():
+        raise ConfigError(f"{source}: is a directory; pass an experiment YAML file")
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read it: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}{line}: malformed YAML: {problem}; fix the syntax there") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of sections (name, model, data, "
+            f"optimizer, loop, toggles), not a {type(data).__name__}"
+        )
+    data.setdefault("name", source.stem)
+    lines: dict[Key, int] = {}
+    if node is not None:
+        _collect_lines(node, (), lines)
+    return _validate(data, overrides, source, lines)
+
+
+def config_from_dict(data: Mapping[str, Any], overrides: Sequence[str] = ()) -> LoadedConfig:
+    """Validate an in-memory config (used by tests and by saved results)."""
+    return _validate(dict(data), overrides, None, {})
+
+
+def parse_override(text: str) -> tuple[Key, Any]:
+    """Split ``a.b.c=value`` and parse ``value`` as YAML (so ``4`` is an int, ``[1,2]`` a list)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text}: expected KEY=VALUE with a dotted key, e.g. --set data.num_workers=4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text}: the value is not valid YAML ({exc}); quote it") from exc
+    return tuple(key.split(".")), value
+
+
+def apply_override(data: dict[str, Any], key: Key, value: Any, text: str) -> None:
+    """Set ``data[key[0]][key[1]]... = value``, creating missing sections."""
+    cursor: dict[str, Any] = data
+    for depth, part in enumerate(key[:-1]):
+        nxt = cursor.get(part)
+        if nxt is None:
+            nxt = {}
+            cursor[part] = nxt
+        if not isinstance(nxt, dict):
+            prefix = ".".join(key[: depth + 1])
+            raise ConfigError(f"--set {text}: {prefix} is a value, not a section; set {prefix}=... instead")
+        cursor = nxt
+    cursor[key[-1]] = value
+
+
+def _validate(
+    data: dict[str, Any], overrides: Sequence[str], path: Path | None, lines: Mapping[Key, int]
+) -> LoadedConfig:
+    origin: dict[Key, str] = {}
+    for text in overrides:
+        key, value = parse_override(text)
+        apply_override(data, key, value, text)
+        origin[key] = text
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        messages = [_format_error(err, path, lines, origin) for err in exc.errors()]
+        raise ConfigError("\n".join(dict.fromkeys(messages))) from None
+    return LoadedConfig(config=config, path=path, lines=dict(lines), overrides=origin)
+
+
+def _collect_lines(node: yaml.Node, prefix: Key, out: dict[Key, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, str(key_node.value))
+            out[key] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = (*prefix, str(index))
+            out[key] = item.start_mark.line + 1
+            _collect_lines(item, key, out)
+
+
+def _where(key: Key, path: Path | None, lines: Mapping[Key, int], overrides: Mapping[Key, str]) -> str:
+    for depth in range(len(key), 0, -1):
+        prefix = key[:depth]
+        if prefix in overrides:
+            return f"--set {overrides[prefix]}"
+        if prefix in lines and path is not None:
+            return f"{path}:{lines[prefix]}"
+    return str(path) if path is not None else "config"
+
+
+def _dotted(loc: Key) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def _format_error(
+    err: Mapping[str, Any], path: Path | None, lines: Mapping[Key, int], overrides: Mapping[Key, str]
+) -> str:
+    loc: Key = tuple(str(part) for part in err["loc"])
+    message = str(err["msg"])
+    kind = str(err["type"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if message.startswith("@"):
+        blamed, _, message = message[1:].partition(": ")
+        loc = (*loc, blamed)
+    given = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], allowed, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        message = f"unknown key; {hint}"
+    elif kind == "literal_error":
+        expected = str(err.get("ctx", {}).get("expected", "")).replace("'", "")
+        message = f"got {given!r}; expected one of {expected.replace(' or ', ', ')}"
+    elif kind in ("int_type", "int_parsing", "int_from_float"):
+        message = f"expected an integer, got {given!r}"
+    elif kind in ("float_type", "float_parsing"):
+        message = f"expected a number, got {given!r}"
+    elif kind in ("bool_type", "bool_parsing"):
+        message = f"expected true or false, got {given!r}"
+    elif kind in ("string_type",):
+        message = f"expected a string, got {given!r}"
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        message = f"expected a mapping (a YAML section), got {given!r}"
+    elif kind in ("tuple_type", "list_type", "too_short", "too_long"):
+        message = f"{message[0].lower()}{message[1:]}, got {given!r}"
+    where = _where(loc, path, lines, overrides)
+    return f"{where}: {_dotted(loc)}: {message}"
+
+
+def _fields_at(loc: Key) -> list[str]:
+    """The allowed field names of the section at ``loc`` (for did-you-mean)."""
+    model: type[BaseModel] = ExperimentConfig
+    for part in loc:
+        info = model.model_fields.get(part)
+        annotation = getattr(info, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

@@ -1,0 +1,371 @@
+"""The experiment config: pydantic v2 models, one per YAML section.
+
+Each builder receives only its own section (``ModelConfig``, ``DataConfig``,
+``OptimizerConfig``). Every model forbids unknown keys; :mod:`perfkit.config.loader`
+turns validation errors into one line per problem that names the dotted key, the YAML
+line and the fix. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from perfkit.config.names import BUILTIN_DATASETS, BUILTIN_MODELS, OPTIMIZERS, SCHEDULERS
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors; sections are immutable.
+
+    A model validator that blames one field starts its message with ``@field: ``; the
+    loader moves that field into the error's dotted key.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+
+class ModelConfig(Section):
+    """``model:`` which network to train.
+
+    ``name`` is a built-in (mlp, convnet, resnet, transformer), ``torchvision:<name>``,
+    ``timm:<name>`` or ``package.module:callable`` (resolved from the config file's folder
+    first, then ``sys.path``). ``params`` are passed to the factory as keyword arguments.
+    """
+
+    name: str = "convnet"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, value: str) -> str:
+        return _check_component_name(value, BUILTIN_MODELS, "model", prefixes=("torchvision", "timm"))
+
+
+class DataConfig(Section):
+    """``data:`` the dataset and the DataLoader knobs."""
+
+    name: str = "synthetic-images"
+    params: dict[str, Any] = Field(default_factory=dict)
+    batch_size: int = 32
+    num_workers: int = 0
+    pin_memory: bool = False
+    persistent_workers: bool = False
+    prefetch_factor: int | None = None
+    shuffle: bool = True
+    drop_last: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, value: str) -> str:
+        return _check_component_name(value, BUILTIN_DATASETS, "dataset")
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_batch(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1 (got {value})")
+        return value
+
+    @field_validator("num_workers")
+    @classmethod
+    def _workers(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(
+                f"must be >= 0 (got {value}); use 0 to load in the main process or N > 0 for "
+                "N worker processes"
+            )
+        return value
+
+    @field_validator("prefetch_factor")
+    @classmethod
+    def _prefetch(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"must be at least 1 (got {value}), or null for torch's default")
+        return value
+
+    @model_validator(mode="after")
+    def _worker_only_options(self) -> DataConfig:
+        if self.num_workers == 0:
+            if self.persistent_workers:
+                raise ValueError(
+                    "@persistent_workers: needs num_workers > 0; set data.num_workers or drop "
+                    "data.persistent_workers"
+                )
+            if self.prefetch_factor is not None:
+                raise ValueError(
+                    "@prefetch_factor: needs num_workers > 0; set data.num_workers or drop "
+                    "data.prefetch_factor"
+                )
+        return self
+
+
+class SchedulerConfig(Section):
+    """``optimizer.scheduler:`` a learning-rate schedule stepped once per optimizer step."""
+
+    name: str = "none"
+    step_size: int | None = None
+    gamma: float | None = None
+    warmup_steps: int | None = None
+    total_steps: int | None = None
+    min_lr: float | None = None
+    max_lr: float | None = None
+
+    _APPLIES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "step_size": ("step",),
+        "gamma": ("step",),
+        "warmup_steps": ("linear-warmup",),
+        "total_steps": ("cosine", "onecycle"),
+        "min_lr": ("cosine",),
+        "max_lr": ("onecycle",),
+    }
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_choice(value, SCHEDULERS, "scheduler")
+
+    @model_validator(mode="after")
+    def _applicable(self) -> SchedulerConfig:
+        _reject_inapplicable(self, self._APPLIES, self.name, "scheduler")
+        for key in ("step_size", "warmup_steps", "total_steps"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ValueError(f"@{key}: must be at least 1 (got {value})")
+        return self
+
+
+class OptimizerConfig(Section):
+    """``optimizer:`` the optimizer, its hyper-parameters and the foreach/fused variant.
+
+    ``foreach``/``fused`` default to ``null`` (torch's own choice). Options that do not
+    apply to the chosen optimizer are errors, not silently ignored.
+    """
+
+    name: str = "sgd"
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    momentum: float | None = None
+    nesterov: bool | None = None
+    dampening: float | None = None
+    alpha: float | None = None
+    centered: bool | None = None
+    betas: tuple[float, float] | None = None
+    eps: float | None = None
+    amsgrad: bool | None = None
+    lr_decay: float | None = None
+    foreach: bool | None = None
+    fused: bool | None = None
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+
+    _APPLIES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "momentum": ("sgd", "rmsprop"),
+        "nesterov": ("sgd",),
+        "dampening": ("sgd",),
+        "alpha": ("rmsprop",),
+        "centered": ("rmsprop",),
+        "betas": ("adam", "adamw"),
+        "amsgrad": ("adam", "adamw"),
+        "eps": ("rmsprop", "adam", "adamw", "adagrad"),
+        "lr_decay": ("adagrad",),
+        "fused": ("sgd", "adam", "adamw", "adagrad"),
+    }
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _check_choice(value, OPTIMIZERS, "optimizer")
+
+    @field_validator("lr")
+    @classmethod
+    def _positive_lr(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"must be > 0 (got {value})")
+        return value
+
+    @field_validator("weight_decay", "momentum", "dampening", "eps", "lr_decay")
+    @classmethod
+    def _non_negative(cls, value: float | None) -> float | None:
+        if value is not None and value < 0:
+            raise ValueError(f"must be >= 0 (got {value})")
+        return value
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not all(0.0 <= b < 1.0 for b in value):
+            raise ValueError(f"both betas must be in [0, 1) (got {list(value)})")
+        return value
+
+    @model_validator(mode="after")
+    def _applicable(self) -> OptimizerConfig:
+        _reject_inapplicable(self, self._APPLIES, self.name, "optimizer")
+        if self.nesterov and (not self.momentum or (self.dampening or 0.0) != 0.0):
+            raise ValueError(
+                "@nesterov: needs momentum > 0 and dampening 0; set optimizer.momentum (e.g. 0.9)"
+            )
+        if self.foreach and self.fused:
+            raise ValueError("@fused: foreach and fused are exclusive; set at most one of them to true")
+        return self
+
+
+class LoopConfig(Section):
+    """``loop:`` how many steps to run and what each step does besides forward/backward."""
+
+    steps: int = 30
+    warmup_steps: int = 5
+    grad_accum: int = 1
+    grad_clip: float | None = None
+    track_grad_norm: bool = True
+
+    @field_validator("steps", "grad_accum")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1 (got {value})")
+        return value
+
+    @field_validator("warmup_steps")
+    @classmethod
+    def _warmup(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"must be >= 0 (got {value})")
+        return value
+
+    @field_validator("grad_clip")
+    @classmethod
+    def _clip(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"must be > 0 (got {value}), or null to disable clipping")
+        return value
+
+
+AmpMode = Literal["off", "fp16", "bf16"]
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+
+
+class TogglesConfig(Section):
+    """``toggles:`` the performance switches users flip.
+
+    ``cudnn_benchmark`` and ``tf32`` default to ``null``: torch's own defaults are left in
+    place (cudnn.benchmark off; TF32 off for matmul and on for cuDNN convolutions).
+    """
+
+    amp: AmpMode = "off"
+    channels_last: bool = False
+    compile: bool = False
+    compile_mode: CompileMode = "default"
+    compile_backend: str = "inductor"
+    cudnn_benchmark: bool | None = None
+    tf32: bool | None = None
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as False: accept it as the string it looks like.
+        if value is False:
+            return "off"
+        return value
+
+
+class ProfilerConfig(Section):
+    """``profiler:`` wraps the loop in torch.profiler (``--trace`` turns it on).
+
+    The schedule follows ``torch.profiler.schedule``. ``skip_first`` defaults to the loop's
+    warm-up steps, so the default traces ``active`` steps right after warm-up, after one
+    ``wait`` and one profiler ``warmup`` step.
+    """
+
+    enabled: bool = False
+    dir: str = "perfkit-traces"
+    skip_first: int | None = None
+    wait: int = 1
+    warmup: int = 1
+    active: int = 3
+    repeat: int = 1
+    record_shapes: bool = False
+    profile_memory: bool = False
+    with_stack: bool = False
+    with_flops: bool = False
+    gzip: bool = False
+
+    @field_validator("skip_first", "wait", "warmup", "repeat")
+    @classmethod
+    def _non_negative(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
+            raise ValueError(f"must be >= 0 (got {value})")
+        return value
+
+    @field_validator("active")
+    @classmethod
+    def _active(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"must be at least 1 (got {value})")
+        return value
+
+
+class ExperimentConfig(Section):
+    """The whole experiment file."""
+
+    name: str = "experiment"
+    seed: int = 0
+    device: str = "auto"
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    toggles: TogglesConfig = Field(default_factory=TogglesConfig)
+    profiler: ProfilerConfig = Field(default_factory=ProfilerConfig)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE_RE.match(value):
+            raise ValueError(f"'{value}' is not one of auto, cpu, cuda, cuda:N")
+        return value
+
+
+def _check_choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} '{value}'{_did_you_mean(value, choices)}; choose one of {', '.join(choices)}")
+    return value
+
+
+def _check_component_name(
+    value: str, builtins: tuple[str, ...], what: str, prefixes: tuple[str, ...] = ()
+) -> str:
+    if value in builtins:
+        return value
+    prefix, sep, rest = value.partition(":")
+    if sep and prefix in prefixes:
+        if not rest:
+            raise ValueError(f"'{value}' names no {prefix} {what}; write {prefix}:<name>")
+        return value
+    if sep and prefix and rest:
+        return value  # package.module:callable, resolved by the builder
+    forms = ", ".join(f"{p}:<name>" for p in prefixes)
+    extra = f", {forms}" if forms else ""
+    raise ValueError(
+        f"unknown {what} '{value}'{_did_you_mean(value, builtins)}; use a built-in "
+        f"({', '.join(builtins)}){extra} or package.module:callable"
+    )
+
+
+def _did_you_mean(value: str, choices: tuple[str, ...] | list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _reject_inapplicable(
+    section: BaseModel, applies: dict[str, tuple[str, ...]], name: str, what: str
+) -> None:
+    for key, names in applies.items():
+        if key in section.model_fields_set and getattr(section, key) is not None and name not in names:
+            raise ValueError(
+                f"@{key}: does not apply to {what} '{name}' (it is for {', '.join(names)}); remove it"
+            )

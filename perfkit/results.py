@@ -1,0 +1,338 @@
+"""The raw record of one run: :class:`RunResult` and its JSON round trip.
+
+A ``RunResult`` holds measurements only: per-step samples (warm-up steps included and
+marked), the environment, the resolved config, counters measured once per run and the
+warnings raised while running. Every statistic a report shows is derived from it later
+(:mod:`perfkit.summary`), so any report can be rebuilt from a saved ``run.json``.
+
+Timing conventions (see ``docs/result-schema.md``):
+
+* ``host_ms[phase]``: ``perf_counter`` time the Python thread spent in the phase. On CUDA
+  this is enqueue time unless ``measurement.sync`` is true.
+* ``device_ms[phase]``: CUDA stream time between the events recorded at the phase's
+  boundaries, read once after the measured window. ``None`` on CPU.
+* ``other``: the step time minus the five named phases (loop bookkeeping), so that the
+  phases always add up to the step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from perfkit.errors import InputError, SchemaError
+
+SCHEMA_VERSION = 1
+RESULT_KIND = "perfkit.run"
+
+#: The five measured phases of a training step, in execution order.
+PHASES: tuple[str, ...] = ("data", "h2d", "forward", "backward", "optimizer")
+#: The phases plus the remainder, which together add up to the step time.
+ALL_PHASES: tuple[str, ...] = (*PHASES, "other")
+
+
+def _encode_float(value: float | None) -> float | str | None:
+    """JSON has no NaN/Inf: store them as the strings 'NaN', 'Infinity', '-Infinity'."""
+    if value is None or math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _decode_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return float(value.replace("Infinity", "inf"))
+    return float(value)
+
+
+@dataclass(frozen=True)
+class StepSample:
+    """One training step (``grad_accum`` micro-batches and one optimizer step)."""
+
+    index: int
+    warmup: bool
+    traced: bool
+    host_ms: Mapping[str, float]
+    step_host_ms: float
+    device_ms: Mapping[str, float] | None
+    step_device_ms: float | None
+    samples: int
+    tokens: int | None
+    loss: float | None
+    grad_norm: float | None
+
+    @property
+    def measured(self) -> bool:
+        """True for a step that counts in the headline statistics (not warm-up)."""
+        return not self.warmup
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "warmup": self.warmup,
+            "traced": self.traced,
+            "step_host_ms": self.step_host_ms,
+            "host_ms": dict(self.host_ms),
+            "step_device_ms": self.step_device_ms,
+            "device_ms": None if self.device_ms is None else dict(self.device_ms),
+            "samples": self.samples,
+            "tokens": self.tokens,
+            "loss": _encode_float(self.loss),
+            "grad_norm": _encode_float(self.grad_norm),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepSample:
+        device = data.get("device_ms")
+        return cls(
+            index=int(data["index"]),
+            warmup=bool(data["warmup"]),
+            traced=bool(data.get("traced", False)),
+            host_ms={k: float(v) for k, v in data["host_ms"].items()},
+            step_host_ms=float(data["step_host_ms"]),
+            device_ms=None if device is None else {k: float(v) for k, v in device.items()},
+            step_device_ms=_decode_float(data.get("step_device_ms")),
+            samples=int(data["samples"]),
+            tokens=None if data.get("tokens") is None else int(data["tokens"]),
+            loss=_decode_float(data.get("loss")),
+            grad_norm=_decode_float(data.get("grad_norm")),
+        )
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where the run happened. Runs from different environments are not comparable."""
+
+    perfkit_version: str
+    python: str
+    platform: str
+    hostname: str
+    cpu_count: int
+    torch: str
+    cuda: str | None
+    cudnn: str | None
+    device_type: str
+    device_name: str
+    device_capability: str | None
+    device_memory_bytes: int | None
+    git_sha: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Environment:
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Deterministic per-run quantities: immune to machine noise, gated exactly in CI.
+
+    ``flops_per_step`` counts forward and backward of every micro-batch of one step, as
+    ``torch.utils.flop_counter.FlopCounterMode`` counts them (a matmul is 2·M·N·K), plus
+    perfkit's formula for CPU flash attention, which the counter misses. The optimizer's
+    element-wise work is not counted. ``None`` when counting failed (the warning says why).
+    """
+
+    parameters: int
+    trainable_parameters: int
+    flops_per_step: int | None
+    flops_dtype: str
+    peak_flops_per_s: float | None
+    samples_per_step: int
+    tokens_per_step: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Counters:
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Peak memory over the measured window.
+
+    On CUDA, ``torch.cuda.max_memory_allocated``/``max_memory_reserved`` after a reset at
+    the end of warm-up. On CPU, the process's peak resident set size (``ru_maxrss``), a
+    lifetime peak that includes everything the process did before the loop.
+    """
+
+    device_peak_allocated_bytes: int | None
+    device_peak_reserved_bytes: int | None
+    device_total_bytes: int | None
+    host_peak_rss_bytes: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Memory:
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How the run was measured, so that a report can say it."""
+
+    clock: str
+    sync: bool
+    amp_dtype: str | None
+    trace_path: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "clock": self.clock,
+            "sync": self.sync,
+            "amp_dtype": self.amp_dtype,
+            "trace_path": self.trace_path,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        return cls(
+            clock=str(data["clock"]),
+            sync=bool(data["sync"]),
+            amp_dtype=data.get("amp_dtype"),
+            trace_path=data.get("trace_path"),
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+@dataclass(frozen=True)
+class RunWarning:
+    """Something the run noticed that the user should know (NaN loss, exploding grads...)."""
+
+    code: str
+    message: str
+    step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "step": self.step}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunWarning:
+        return cls(code=str(data["code"]), message=str(data["message"]), step=data.get("step"))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything measured in one run. Frozen; statistics are derived from it later."""
+
+    name: str
+    started_at: str
+    config: Mapping[str, Any]
+    environment: Environment
+    measurement: Measurement
+    counters: Counters
+    memory: Memory
+    steps: tuple[StepSample, ...]
+    warnings: tuple[RunWarning, ...] = ()
+    partial: bool = False
+    trace: Mapping[str, Any] | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def measured_steps(self) -> tuple[StepSample, ...]:
+        """Non-warm-up steps that ran without the profiler (the headline samples).
+
+        Falls back to the traced measured steps when every measured step was traced.
+        """
+        measured = tuple(s for s in self.steps if s.measured)
+        untraced = tuple(s for s in measured if not s.traced)
+        return untraced or measured
+
+    @property
+    def traced_steps(self) -> tuple[StepSample, ...]:
+        return tuple(s for s in self.steps if s.measured and s.traced)
+
+    def with_updates(self, **changes: Any) -> RunResult:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": RESULT_KIND,
+            "schema_version": self.schema_version,
+            "name": self.name,
+            "started_at": self.started_at,
+            "partial": self.partial,
+            "environment": self.environment.to_dict(),
+            "measurement": self.measurement.to_dict(),
+            "counters": self.counters.to_dict(),
+            "memory": self.memory.to_dict(),
+            "config": dict(self.config),
+            "warnings": [w.to_dict() for w in self.warnings],
+            "trace": None if self.trace is None else dict(self.trace),
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "result") -> RunResult:
+        """Rebuild a result; raises :class:`InputError`/:class:`SchemaError` on foreign input."""
+        if not isinstance(data, Mapping) or data.get("kind") != RESULT_KIND:
+            raise InputError(
+                f"{source}: not a perfkit run result (no \"kind\": \"{RESULT_KIND}\"); "
+                "pass a file written by 'perfkit profile --output'"
+            )
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise SchemaError(
+                f"{source}: written with result schema_version {version}, this perfkit reads "
+                f"version {SCHEMA_VERSION}; re-run the experiment with this perfkit"
+            )
+        try:
+            return cls(
+                name=str(data["name"]),
+                started_at=str(data["started_at"]),
+                config=dict(data["config"]),
+                environment=Environment.from_dict(data["environment"]),
+                measurement=Measurement.from_dict(data["measurement"]),
+                counters=Counters.from_dict(data["counters"]),
+                memory=Memory.from_dict(data["memory"]),
+                steps=tuple(StepSample.from_dict(s) for s in data["steps"]),
+                warnings=tuple(RunWarning.from_dict(w) for w in data.get("warnings", ())),
+                partial=bool(data.get("partial", False)),
+                trace=data.get("trace"),
+                schema_version=int(version),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{source}: malformed perfkit result ({exc!r}); re-create it") from exc
+
+
+def phase_values(steps: Sequence[StepSample], phase: str, device: bool = False) -> list[float]:
+    """The per-step values of one phase (``phase='step'`` for the whole step)."""
+    out: list[float] = []
+    for s in steps:
+        if device:
+            if phase == "step":
+                if s.step_device_ms is not None:
+                    out.append(s.step_device_ms)
+            elif s.device_ms is not None:
+                out.append(s.device_ms[phase])
+        else:
+            out.append(s.step_host_ms if phase == "step" else s.host_ms[phase])
+    return out
+
+
+__all__ = [
+    "ALL_PHASES",
+    "PHASES",
+    "SCHEMA_VERSION",
+    "Counters",
+    "Environment",
+    "Measurement",
+    "Memory",
+    "RunResult",
+    "RunWarning",
+    "StepSample",
+    "phase_values",
+]
