@@ -138,6 +138,7 @@ class Counters:
     ``torch.utils.flop_counter.FlopCounterMode`` counts them (a matmul is 2·M·N·K), plus
     perfkit's formula for CPU flash attention, which the counter misses. The optimizer's
     element-wise work is not counted. ``None`` when counting failed (the warning says why).
+    ``conv_layers`` is the number of ``nn.Conv*d`` modules (for the channels_last advice).
     """
 
     parameters: int
@@ -147,6 +148,7 @@ class Counters:
     peak_flops_per_s: float | None
     samples_per_step: int
     tokens_per_step: int | None
+    conv_layers: int
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -8,6 +8,7 @@ introduced it) and the fix, one line per problem. The YAML is read with
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from perfkit.config.schema import ExperimentConfig
-from perfkit.errors import ConfigError
+from perfkit.errors import ConfigError, PerfkitError
 
 Key = tuple[str, ...]
+_KEY_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*): ")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,15 @@ class LoadedConfig:
     def where(self, dotted_key: str) -> str:
         """``exp.yaml:12``, ``--set a.b=1`` or the file name, for the given dotted key."""
         return _where(tuple(dotted_key.split(".")), self.path, self.lines, self.overrides)
+
+    def locate(self, exc: PerfkitError) -> PerfkitError:
+        """The same error, prefixed with where the dotted key it starts with was set."""
+        match = _KEY_PREFIX.match(exc.message)
+        if match is None or (self.path is None and not self.overrides):
+            return exc
+        located = type(exc)(f"{self.where(match.group(1))}: {exc.message}")
+        located.exit_code = exc.exit_code
+        return located
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig:

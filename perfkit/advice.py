@@ -1,0 +1,338 @@
+"""Advice: rules that say what to change, each with a stated threshold and the numbers
+that triggered it.
+
+Rules read :class:`AdviceFacts`, a flat record of measured quantities that can come from
+a perfkit run (:func:`facts_from_run`), from a trace analysis (:func:`facts_from_trace`),
+or both merged. A fact that was not measured is ``None`` and a rule that needs it stays
+silent: advice is never based on a guess. ``docs/advice.md`` lists every rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from perfkit.results import RunResult, RunWarning
+from perfkit.summary import RunSummary
+
+#: DataLoader share of the step above which loading is worth fixing (the TensorBoard
+#: plugin's threshold: at 5 % the best possible saving is already worth a config change).
+DATA_SHARE_THRESHOLD = 0.05
+#: GPU busy less than half the step: the device mostly waits (the plugin's threshold).
+LOW_UTILIZATION_THRESHOLD = 0.50
+#: Optimizer above 10 % of the step: multi-tensor (foreach) or fused kernels typically
+#: cut a for-loop optimizer's time several-fold, which matters at this share.
+OPTIMIZER_SHARE_THRESHOLD = 0.10
+#: Peak memory above 90 % of the device leaves no room for fragmentation or growth.
+MEMORY_PRESSURE_THRESHOLD = 0.90
+#: Launch-bound: more than this many kernels per step with a median kernel shorter than
+#: ``TINY_KERNEL_US``. A launch costs ~5 µs of host time, so kernels this short cannot
+#: keep the GPU busy from one Python thread.
+LAUNCH_BOUND_KERNELS_PER_STEP = 200
+TINY_KERNEL_US = 10.0
+#: Tensor cores exist from compute capability 7.0 (Volta).
+TENSOR_CORE_CAPABILITY = 7.0
+#: Step-time IQR above 10 % of the median (torch.utils.benchmark's "fluctuation" level).
+NOISE_THRESHOLD = 0.10
+
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass(frozen=True)
+class Advice:
+    rule: str
+    severity: str
+    title: str
+    evidence: str
+    threshold: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Advice:
+        return cls(**{f.name: str(data[f.name]) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class AdviceFacts:
+    """Measured inputs of the rules. ``None`` = not measured (the rule stays silent)."""
+
+    device_type: str | None = None
+    cpu_count: int | None = None
+    data_share: float | None = None
+    data_ms: float | None = None
+    num_workers: int | None = None
+    pin_memory: bool | None = None
+    persistent_workers: bool | None = None
+    gpu_utilization: float | None = None
+    tensor_core_share: float | None = None
+    tensor_core_eligible_ops: bool | None = None
+    compute_capability: float | None = None
+    amp: str | None = None
+    grad_scaler: bool | None = None
+    optimizer_share: float | None = None
+    optimizer_ms: float | None = None
+    optimizer_name: str | None = None
+    optimizer_variant: str | None = None
+    conv_layers: int | None = None
+    channels_last: bool | None = None
+    peak_memory_bytes: int | None = None
+    device_memory_bytes: int | None = None
+    kernels_per_step: float | None = None
+    median_kernel_us: float | None = None
+    step_noise: float | None = None
+    health_warnings: tuple[RunWarning, ...] = field(default_factory=tuple)
+
+    def merged(self, other: AdviceFacts) -> AdviceFacts:
+        """These facts, with ``other``'s measured values filling the gaps."""
+        updates = {
+            f.name: getattr(other, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) in (None, ()) and getattr(other, f.name) not in (None, ())
+        }
+        return replace(self, **updates)
+
+
+def facts_from_run(result: RunResult, summary: RunSummary) -> AdviceFacts:
+    """Facts measured by a perfkit run (config + summary)."""
+    config = result.config
+    data_cfg = config.get("data", {})
+    opt_cfg = config.get("optimizer", {})
+    toggles = config.get("toggles", {})
+    data = summary.phase("data")
+    optimizer = summary.phase("optimizer")
+    env = result.environment
+    capability = float(env.device_capability) if env.device_capability else None
+    variant = "fused" if opt_cfg.get("fused") else "foreach" if opt_cfg.get("foreach") else None
+    if variant is None:
+        # torch's default when foreach/fused are unset: foreach on CUDA, a for-loop on CPU.
+        variant = "foreach" if env.device_type == "cuda" else "for-loop"
+    peak = result.memory.device_peak_reserved_bytes
+    return AdviceFacts(
+        device_type=env.device_type,
+        cpu_count=env.cpu_count,
+        data_share=data.share if data else None,
+        data_ms=data.host.median if data else None,
+        num_workers=data_cfg.get("num_workers"),
+        pin_memory=data_cfg.get("pin_memory"),
+        persistent_workers=data_cfg.get("persistent_workers"),
+        compute_capability=capability,
+        amp=toggles.get("amp"),
+        grad_scaler=toggles.get("amp") == "fp16" or None,
+        optimizer_share=optimizer.share if optimizer else None,
+        optimizer_ms=optimizer.host.median if optimizer else None,
+        optimizer_name=opt_cfg.get("name"),
+        optimizer_variant=variant,
+        conv_layers=result.counters.conv_layers,
+        channels_last=toggles.get("channels_last"),
+        peak_memory_bytes=peak,
+        device_memory_bytes=result.memory.device_total_bytes,
+        step_noise=summary.noise,
+        health_warnings=tuple(w for w in result.warnings if w.code.startswith(("grad-", "loss-"))),
+    )
+
+
+Rule = Callable[[AdviceFacts], Advice | None]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def rule_data_loading(f: AdviceFacts) -> Advice | None:
+    if f.data_share is None or f.data_share <= DATA_SHARE_THRESHOLD:
+        return None
+    fixes = []
+    if f.num_workers == 0:
+        fixes.append("set data.num_workers (loading runs in the training process now)")
+    elif f.num_workers is not None:
+        fixes.append(f"try more than {f.num_workers} data.num_workers")
+    if f.device_type == "cuda" and f.pin_memory is False:
+        fixes.append("set data.pin_memory: true (pinned host memory allows async copies)")
+    if f.num_workers and f.persistent_workers is False:
+        fixes.append("set data.persistent_workers: true (workers restart every epoch otherwise)")
+    if not fixes:
+        fixes.append("use more DataLoader workers, pin_memory and persistent_workers")
+    ms = f" (median {f.data_ms:.2f} ms)" if f.data_ms is not None else ""
+    return Advice(
+        "data-loading",
+        "high" if f.data_share > 4 * DATA_SHARE_THRESHOLD else "medium",
+        "The step waits on data loading: " + "; ".join(fixes),
+        f"data loading is {_pct(f.data_share)} of the step{ms}",
+        f"data > {_pct(DATA_SHARE_THRESHOLD)} of the step",
+    )
+
+
+def rule_workers_oversubscribed(f: AdviceFacts) -> Advice | None:
+    if not f.num_workers or f.cpu_count is None:
+        return None
+    free = max(f.cpu_count - 1, 1)  # the training process itself needs a core
+    if f.num_workers < free:
+        return None
+    return Advice(
+        "workers-oversubscribed",
+        "medium",
+        "DataLoader workers compete with compute for CPU cores: compare fewer workers "
+        "(perfkit compare exp.yaml --vs data.num_workers=N)",
+        f"{f.num_workers} workers on {f.cpu_count} CPU cores ({free} free besides the training process); "
+        "on a 2-core machine 2 workers cut data wait from 37 ms to 2 ms but doubled forward time",
+        "num_workers ≥ CPU cores − 1",
+    )
+
+
+def rule_low_utilization(f: AdviceFacts) -> Advice | None:
+    if f.gpu_utilization is None or f.gpu_utilization >= LOW_UTILIZATION_THRESHOLD:
+        return None
+    return Advice(
+        "low-gpu-utilization",
+        "high",
+        "The GPU is idle most of the step: use a larger batch, CUDA graphs or torch.compile "
+        "(toggles.compile: true), and check the data phase",
+        f"kernels keep the GPU busy {_pct(f.gpu_utilization)} of the step",
+        f"GPU utilization < {_pct(LOW_UTILIZATION_THRESHOLD)}",
+    )
+
+
+def rule_no_tensor_cores(f: AdviceFacts) -> Advice | None:
+    if (
+        f.compute_capability is None
+        or f.compute_capability < TENSOR_CORE_CAPABILITY
+        or f.tensor_core_share is None
+        or f.tensor_core_share > 0
+        or not f.tensor_core_eligible_ops
+    ):
+        return None
+    return Advice(
+        "no-tensor-cores",
+        "high",
+        "No kernel used tensor cores although matmul/conv ops ran: enable AMP (toggles.amp: bf16, or fp16 "
+        "before compute capability 8.0) or TF32 (toggles.tf32: true)",
+        f"0% of kernel time on tensor cores on a compute-capability {f.compute_capability:.1f} GPU",
+        f"compute capability ≥ {TENSOR_CORE_CAPABILITY:.1f}, eligible ops present, no tensor-core kernels",
+    )
+
+
+def rule_fp16_without_scaler(f: AdviceFacts) -> Advice | None:
+    if f.amp != "fp16" or f.grad_scaler is not False:
+        return None
+    return Advice(
+        "fp16-without-scaler",
+        "high",
+        "fp16 autocast runs without a GradScaler: small gradients underflow to zero; wrap the "
+        "backward and step with torch.amp.GradScaler, or use bf16",
+        "fp16 autocast ops present, no GradScaler unscale/update ops",
+        "fp16 autocast without loss scaling",
+    )
+
+
+def rule_optimizer(f: AdviceFacts) -> Advice | None:
+    if f.optimizer_share is None or f.optimizer_share <= OPTIMIZER_SHARE_THRESHOLD:
+        return None
+    if f.optimizer_variant == "fused":
+        return None
+    fused_ok = f.optimizer_name in ("sgd", "adam", "adamw", "adagrad") and not (
+        f.optimizer_name == "adagrad" and f.device_type == "cuda"
+    )
+    if f.optimizer_variant == "foreach" and not fused_ok:
+        return None
+    target = "fused: true" if fused_ok else "foreach: true"
+    ms = f" (median {f.optimizer_ms:.2f} ms)" if f.optimizer_ms is not None else ""
+    current = f.optimizer_variant or "a for-loop"
+    return Advice(
+        "optimizer-foreach-fused",
+        "medium",
+        f"The optimizer step is a large share of the step and runs as {current}: set optimizer.{target}",
+        f"optimizer is {_pct(f.optimizer_share)} of the step{ms}",
+        f"optimizer > {_pct(OPTIMIZER_SHARE_THRESHOLD)} of the step, a faster variant available",
+    )
+
+
+def rule_channels_last(f: AdviceFacts) -> Advice | None:
+    if f.amp in (None, "off") or not f.conv_layers or f.channels_last is not False or f.device_type != "cuda":
+        return None
+    return Advice(
+        "channels-last",
+        "medium",
+        "A conv net under AMP without channels_last: set toggles.channels_last: true (tensor-core "
+        "convolutions want NHWC and otherwise pay for layout transposes)",
+        f"{f.conv_layers} convolution layers, amp {f.amp}, channels_last off",
+        "conv layers + AMP on CUDA + channels_last off",
+    )
+
+
+def rule_memory_pressure(f: AdviceFacts) -> Advice | None:
+    if f.peak_memory_bytes is None or not f.device_memory_bytes:
+        return None
+    share = f.peak_memory_bytes / f.device_memory_bytes
+    if share <= MEMORY_PRESSURE_THRESHOLD:
+        return None
+    return Advice(
+        "memory-pressure",
+        "medium",
+        "Device memory is nearly full: use activation checkpointing, AMP, or a smaller batch",
+        f"peak {f.peak_memory_bytes / 2**30:.1f} GiB of {f.device_memory_bytes / 2**30:.1f} GiB ({_pct(share)})",
+        f"peak memory > {_pct(MEMORY_PRESSURE_THRESHOLD)} of the device",
+    )
+
+
+def rule_launch_bound(f: AdviceFacts) -> Advice | None:
+    if f.kernels_per_step is None or f.median_kernel_us is None:
+        return None
+    if f.kernels_per_step <= LAUNCH_BOUND_KERNELS_PER_STEP or f.median_kernel_us >= TINY_KERNEL_US:
+        return None
+    return Advice(
+        "launch-bound",
+        "medium",
+        "Many tiny kernels: the step is bound by kernel launches; torch.compile (toggles.compile: true) "
+        "fuses them, CUDA graphs remove launch cost",
+        f"{f.kernels_per_step:.0f} kernels per step, median kernel {f.median_kernel_us:.1f} µs",
+        f"> {LAUNCH_BOUND_KERNELS_PER_STEP} kernels/step and median kernel < {TINY_KERNEL_US:.0f} µs",
+    )
+
+
+def rule_gradient_health(f: AdviceFacts) -> Advice | None:
+    if not f.health_warnings:
+        return None
+    return Advice(
+        "gradient-health",
+        "high",
+        "Training is numerically unhealthy; timings of a diverging run may not be representative",
+        "; ".join(w.message for w in f.health_warnings),
+        "non-finite loss/gradients, or gradient norm changing by ≥ 1000× (perfkit.health)",
+    )
+
+
+def rule_noisy(f: AdviceFacts) -> Advice | None:
+    if f.step_noise is None or f.step_noise <= NOISE_THRESHOLD:
+        return None
+    return Advice(
+        "noisy-measurement",
+        "low",
+        "Step times vary a lot: run more steps (loop.steps), close other work on the machine, and use "
+        "perfkit compare (it tests significance) before trusting small differences",
+        f"step-time IQR is {_pct(f.step_noise)} of the median",
+        f"IQR/median > {_pct(NOISE_THRESHOLD)} (torch.utils.benchmark's fluctuation warning)",
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    rule_gradient_health,
+    rule_data_loading,
+    rule_workers_oversubscribed,
+    rule_low_utilization,
+    rule_no_tensor_cores,
+    rule_fp16_without_scaler,
+    rule_optimizer,
+    rule_channels_last,
+    rule_memory_pressure,
+    rule_launch_bound,
+    rule_noisy,
+)
+
+
+def advise(facts: AdviceFacts) -> tuple[Advice, ...]:
+    """Every rule that fires, most severe first."""
+    fired = [advice for rule in RULES if (advice := rule(facts)) is not None]
+    return tuple(sorted(fired, key=lambda a: SEVERITY_ORDER.get(a.severity, 9)))

@@ -1,0 +1,1 @@
+"""Builders: each turns one config section into torch objects. They import torch."""

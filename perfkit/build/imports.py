@@ -1,0 +1,79 @@
+"""Resolve ``package.module:callable`` strings and keyword parameters for factories."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from perfkit.errors import BuildError
+
+
+def resolve_callable(spec: str, base_dir: Path, key: str) -> Callable[..., Any]:
+    """Import ``package.module:attr`` from ``base_dir`` first, then ``sys.path``.
+
+    ``key`` is the dotted config key the spec came from, for the error message.
+    """
+    module_name, _, attr_path = spec.partition(":")
+    if not module_name or not attr_path:
+        raise BuildError(f"{key}: '{spec}' is not of the form package.module:callable")
+    inserted = str(base_dir) not in sys.path
+    if inserted:
+        sys.path.insert(0, str(base_dir))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any import-time failure of user code is an input error
+        raise BuildError(
+            f"{key}: cannot import module '{module_name}' for '{spec}' ({type(exc).__name__}: {exc}); "
+            f"it is looked up in {base_dir} first, then on sys.path"
+        ) from exc
+    finally:
+        if inserted and str(base_dir) in sys.path:
+            sys.path.remove(str(base_dir))
+    target: Any = module
+    for part in attr_path.split("."):
+        if not hasattr(target, part):
+            raise BuildError(f"{key}: module '{module_name}' has no attribute '{attr_path}' (from '{spec}')")
+        target = getattr(target, part)
+    if not callable(target):
+        raise BuildError(f"{key}: '{spec}' is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def check_params(factory: Callable[..., Any], params: Mapping[str, Any], key: str, what: str) -> None:
+    """Reject keyword arguments the factory does not accept, naming the accepted ones."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return  # builtins without a signature: let the call itself complain
+    parameters = signature.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    accepted = [
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    unknown = [name for name in params if name not in accepted]
+    if unknown:
+        import difflib
+
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, accepted, n=1)
+            hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise BuildError(
+            f"{key}: {', '.join(hints)} not accepted by {what}; accepted: {', '.join(accepted) or 'none'}"
+        )
+
+
+def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], key: str, what: str) -> Any:
+    """Call ``factory(**params)``, turning argument errors into a :class:`BuildError`."""
+    check_params(factory, params, key, what)
+    try:
+        return factory(**params)
+    except (TypeError, ValueError) as exc:
+        raise BuildError(f"{key}: {what} rejected its parameters: {exc}") from exc

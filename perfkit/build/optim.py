@@ -1,0 +1,102 @@
+"""Optimizer and learning-rate scheduler builder.
+
+``build_optimizer`` receives only the ``optimizer:`` section (plus the parameters to
+optimize and the run length, which cosine/onecycle schedules need when
+``total_steps`` is not given). ``foreach``/``fused`` are passed only when set, so that
+``null`` keeps torch's own default choice.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from perfkit.config.schema import OptimizerConfig, SchedulerConfig
+from perfkit.errors import BuildError
+
+OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "adagrad": torch.optim.Adagrad,
+}
+
+# Config key -> torch keyword, for options that are passed through when set.
+_PASS_THROUGH = (
+    "momentum",
+    "nesterov",
+    "dampening",
+    "alpha",
+    "centered",
+    "betas",
+    "eps",
+    "amsgrad",
+    "lr_decay",
+    "foreach",
+    "fused",
+)
+
+
+@dataclass(frozen=True)
+class OptimizerSetup:
+    optimizer: Optimizer
+    scheduler: LRScheduler | None
+    variant: str  # "fused", "foreach", "for-loop" or "default" (torch's choice)
+
+
+def build_optimizer(
+    config: OptimizerConfig, params: Iterable[torch.nn.Parameter], default_total_steps: int
+) -> OptimizerSetup:
+    """Build the optimizer and scheduler; torch's refusals become :class:`BuildError`."""
+    cls = OPTIMIZER_CLASSES[config.name]
+    kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
+    for key in _PASS_THROUGH:
+        value = getattr(config, key)
+        if value is not None:
+            kwargs[key] = tuple(value) if key == "betas" else value
+    accepted = inspect.signature(cls).parameters
+    for key in list(kwargs):
+        if key not in accepted:
+            raise BuildError(
+                f"optimizer.{key}: torch {torch.__version__} {cls.__name__} has no '{key}' option; remove it"
+            )
+    try:
+        optimizer = cls(list(params), **kwargs)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        culprit = "fused" if config.fused else "foreach" if config.foreach else "name"
+        raise BuildError(f"optimizer.{culprit}: torch refused {cls.__name__}({_fmt(kwargs)}): {exc}") from exc
+    variant = "fused" if config.fused else "foreach" if config.foreach else "for-loop" if config.foreach is False else "default"
+    scheduler = build_scheduler(config.scheduler, optimizer, config.lr, default_total_steps)
+    return OptimizerSetup(optimizer=optimizer, scheduler=scheduler, variant=variant)
+
+
+def build_scheduler(
+    config: SchedulerConfig, optimizer: Optimizer, base_lr: float, default_total_steps: int
+) -> LRScheduler | None:
+    """A scheduler stepped once per optimizer step, or ``None`` for ``name: none``."""
+    sched = torch.optim.lr_scheduler
+    total = config.total_steps or default_total_steps
+    if config.name == "none":
+        return None
+    if config.name == "step":
+        return sched.StepLR(optimizer, step_size=config.step_size or 30, gamma=config.gamma if config.gamma is not None else 0.1)
+    if config.name == "cosine":
+        return sched.CosineAnnealingLR(optimizer, T_max=total, eta_min=config.min_lr or 0.0)
+    if config.name == "onecycle":
+        # OneCycleLR raises if stepped past total_steps; the loop never does.
+        return sched.OneCycleLR(optimizer, max_lr=config.max_lr or base_lr, total_steps=total)
+    if config.name == "linear-warmup":
+        warmup = config.warmup_steps or max(1, total // 10)
+        return sched.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), end_factor=1.0, total_iters=warmup)
+    raise BuildError(f"optimizer.scheduler.name: unknown scheduler '{config.name}'")
+
+
+def _fmt(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())

@@ -1,0 +1,222 @@
+"""`perfkit profile`, `validate`, `init` and `report`: one experiment, one run."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perfkit.cli.app import app, handles_errors, stdout_console
+from perfkit.errors import INTERRUPTED_EXIT_CODE, InputError
+
+
+class Format(str, Enum):
+    console = "console"
+    json = "json"
+    md = "md"
+
+
+class Amp(str, Enum):
+    off = "off"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config key, value parsed as YAML: --set data.num_workers=4 (repeatable)."),
+]
+
+
+def shorthand_overrides(
+    sets: list[str] | None,
+    amp: Amp | None = None,
+    channels_last: bool | None = None,
+    workers: int | None = None,
+    steps: int | None = None,
+    device: str | None = None,
+    compile_model: bool | None = None,
+) -> list[str]:
+    """``--set`` overrides followed by the shorthand flags, as KEY=VALUE strings."""
+    out = list(sets or [])
+    if amp is not None:
+        out.append(f"toggles.amp={amp.value}")
+    if channels_last is not None:
+        out.append(f"toggles.channels_last={str(channels_last).lower()}")
+    if compile_model is not None:
+        out.append(f"toggles.compile={str(compile_model).lower()}")
+    if workers is not None:
+        out.append(f"data.num_workers={workers}")
+    if steps is not None:
+        out.append(f"loop.steps={steps}")
+    if device is not None:
+        out.append(f"device={device}")
+    return out
+
+
+def render_report(report: Any, fmt: Format, output: Path | None) -> None:
+    """Render a RunReport to stdout, or atomically to ``output``."""
+    from perfkit.io import atomic_write_text
+
+    if fmt is Format.console:
+        if output is not None:
+            raise InputError("--output needs --format json or md; the console format prints to the terminal")
+        from perfkit.render.run_console import render_run
+
+        render_run(report, stdout_console())
+        return
+    if fmt is Format.json:
+        import json
+
+        from perfkit.report import run_document
+
+        text = json.dumps(run_document(report), indent=2) + "\n"
+    else:
+        from perfkit.render.run_markdown import run_markdown
+
+        text = run_markdown(report)
+    if output is not None:
+        atomic_write_text(output, text)
+    else:
+        sys.stdout.write(text)
+
+
+class _Progress:
+    """A transient progress bar on stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        if self._task is None:
+            self._task = self._progress.add_task("steps", total=total)
+        self._progress.update(self._task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+
+@app.command()
+@handles_errors
+def profile(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    set_: SetOption = None,
+    amp: Annotated[Amp | None, typer.Option("--amp", help="Shorthand for --set toggles.amp=…")] = None,
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="toggles.channels_last")] = None,
+    compile_model: Annotated[bool | None, typer.Option("--compile/--no-compile", help="toggles.compile")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="data.num_workers")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="loop.steps (measured steps)")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")] = None,
+    sync: Annotated[bool, typer.Option("--sync", help="Synchronise the device at every phase boundary (slower; host times then include device work).")] = False,
+    trace: Annotated[bool, typer.Option("--trace", help="Record a torch.profiler trace (profiler.enabled).")] = False,
+    trace_dir: Annotated[Path | None, typer.Option("--trace-dir", help="Trace folder (implies --trace).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the run as JSON (atomically).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format on stdout.")] = Format.console,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no console report.")] = False,
+) -> None:
+    """Run an experiment and report where each training step's time goes.
+
+    Example: perfkit profile configs/quickstart.yaml --amp bf16 --workers 2 -o run.json
+    """
+    from perfkit.config import load_config
+
+    overrides = shorthand_overrides(set_, amp, channels_last, workers, steps, device, compile_model)
+    if trace or trace_dir is not None:
+        overrides.append("profiler.enabled=true")
+    if trace_dir is not None:
+        overrides.append(f"profiler.dir={trace_dir}")
+    loaded = load_config(config, overrides)
+
+    from perfkit.report import build_run_report, save_run
+    from perfkit.runtime.runner import run_experiment
+
+    with _Progress(enabled=not quiet) as progress:
+        result = run_experiment(loaded, sync=sync, progress=progress)
+    if output is not None:
+        save_run(result, output)
+    if not (quiet and fmt is Format.console):
+        render_report(build_run_report(result), fmt, None)
+    if result.partial:
+        print(f"interrupted: reported the {len(result.steps)} finished steps (marked partial)", file=sys.stderr)
+        raise typer.Exit(INTERRUPTED_EXIT_CODE)
+
+
+@app.command()
+@handles_errors
+def validate(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    set_: SetOption = None,
+) -> None:
+    """Check an experiment file without running it (schema, names, device, imports).
+
+    Example: perfkit validate configs/resnet.yaml --set data.num_workers=2
+    """
+    from perfkit.config import load_config
+
+    loaded = load_config(config, list(set_ or []))
+    from perfkit.runtime.preflight import preflight
+
+    preflight(loaded)
+    cfg = loaded.config
+    print(
+        f"{config}: valid · model {cfg.model.name} · data {cfg.data.name} (batch {cfg.data.batch_size}, "
+        f"{cfg.data.num_workers} workers) · optimizer {cfg.optimizer.name} · "
+        f"{cfg.loop.steps} steps + {cfg.loop.warmup_steps} warm-up · device {cfg.device} · amp {cfg.toggles.amp}"
+    )
+
+
+@app.command()
+@handles_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter YAML.")] = Path("exp.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter experiment YAML.
+
+    Example: perfkit init exp.yaml && perfkit profile exp.yaml
+    """
+    from importlib.resources import files
+
+    from perfkit.io import atomic_write_text
+
+    if path.exists() and not force:
+        raise InputError(f"{path}: already exists; pass --force to overwrite it or choose another path")
+    text = files("perfkit").joinpath("templates/starter.yaml").read_text(encoding="utf-8")
+    atomic_write_text(path, text)
+    print(f"wrote {path}; run it with: perfkit profile {path}")
+
+
+@app.command()
+@handles_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="A run.json saved by perfkit profile --output.")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.console,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file (json/md) atomically.")] = None,
+) -> None:
+    """Render a saved run again (no training, no torch import).
+
+    Example: perfkit report run.json --format md -o run.md
+    """
+    from perfkit.report import build_run_report, load_run
+
+    render_report(build_run_report(load_run(run)), fmt, output)

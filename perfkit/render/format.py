@@ -1,0 +1,69 @@
+"""Number formatting shared by the renderers. Pure formatting: no statistics here."""
+
+from __future__ import annotations
+
+import math
+
+_TIME_UNITS = (("s", 1e3), ("ms", 1.0), ("µs", 1e-3))
+
+
+def time_unit_for(reference_ms: float | None) -> tuple[str, float]:
+    """One unit for a whole table, chosen from a reference value (e.g. the median step)."""
+    if reference_ms is None or reference_ms <= 0:
+        return "ms", 1.0
+    for unit, scale in _TIME_UNITS:
+        if reference_ms >= scale:
+            return unit, scale
+    return "µs", 1e-3
+
+
+def decimals_for(spread: float | None, max_decimals: int = 3) -> int:
+    """Decimal places the spread supports: none below the spread's first significant digit."""
+    if spread is None or spread <= 0 or not math.isfinite(spread):
+        return min(2, max_decimals)
+    return max(0, min(max_decimals, -math.floor(math.log10(spread))))
+
+
+def fmt_time(value_ms: float | None, unit: tuple[str, float], decimals: int = 2) -> str:
+    if value_ms is None:
+        return "—"
+    return f"{value_ms / unit[1]:.{decimals}f}"
+
+
+def fmt_pct(fraction: float | None, decimals: int = 1) -> str:
+    return "—" if fraction is None else f"{100 * fraction:.{decimals}f}%"
+
+
+def fmt_bytes(value: int | float | None) -> str:
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover
+
+
+def fmt_si(value: float | None, unit: str = "", decimals: int = 2) -> str:
+    """1.23 G, 4.56 T ... for FLOPs, FLOP/s and rates."""
+    if value is None:
+        return "—"
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.{decimals}f} {prefix}{unit}"
+    return f"{value:.{decimals}f} {unit}".rstrip()
+
+
+def fmt_count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def bar(fraction: float | None, width: int = 20) -> str:
+    """A text bar for a share of the step (eighth-block resolution)."""
+    if fraction is None or fraction <= 0:
+        return ""
+    blocks = " ▏▎▍▌▋▊▉█"
+    eighths = round(min(1.0, fraction) * width * 8)
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (blocks[rest] if rest else "")

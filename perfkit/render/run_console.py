@@ -1,0 +1,211 @@
+"""Console (rich) rendering of one run's report. Formatting only: every figure is a
+field of :class:`~perfkit.report.RunReport`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from perfkit.render import format as fmt
+from perfkit.report import RunReport
+
+_SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+_NOISE_TEXT = {
+    "ok": "",
+    "fluctuating": " — noisy (IQR > 10% of median)",
+    "severe": " — very noisy (IQR > 25% of median)",
+}
+
+
+def header(report: RunReport) -> RenderableType:
+    r = report.result
+    s = report.summary
+    env = r.environment
+    cfg = r.config
+    toggles = cfg.get("toggles", {})
+    data = cfg.get("data", {})
+    opt = cfg.get("optimizer", {})
+    title = Text()
+    title.append("perfkit ", style="bold")
+    title.append(f"{r.name}", style="bold cyan")
+    if r.partial:
+        title.append("  PARTIAL (interrupted)", style="bold red")
+    variant = "fused" if opt.get("fused") else "foreach" if opt.get("foreach") else "default"
+    lines = [
+        title,
+        Text(
+            f"{env.device_type} · {env.device_name} · torch {env.torch}"
+            + (f" · CUDA {env.cuda}" if env.cuda and env.device_type == "cuda" else "")
+            + f" · {env.cpu_count} CPUs"
+        ),
+        Text(
+            f"model {cfg.get('model', {}).get('name')} ({fmt.fmt_count(r.counters.parameters)} params) · "
+            f"batch {data.get('batch_size')} × accum {cfg.get('loop', {}).get('grad_accum')} · "
+            f"workers {data.get('num_workers')} · optimizer {opt.get('name')} ({variant})"
+        ),
+        Text(
+            f"amp {toggles.get('amp')} · channels_last {_onoff(toggles.get('channels_last'))} · "
+            f"compile {_onoff(toggles.get('compile'))} · cudnn.benchmark {_default(toggles.get('cudnn_benchmark'))} · "
+            f"tf32 {_default(toggles.get('tf32'))}"
+        ),
+        Text(
+            f"{s.measured_steps} measured steps"
+            + (" (traced: profiler overhead included)" if s.headline_from_traced else "")
+            + f", {s.warmup_steps} warm-up excluded · clock: {r.measurement.clock}"
+            + (" · --sync: device synchronised at every phase" if r.measurement.sync else ""),
+            style="dim",
+        ),
+    ]
+    lines += [Text(note, style="dim") for note in r.measurement.notes]
+    return Group(*lines)
+
+
+def _onoff(value: object) -> str:
+    return "on" if value else "off"
+
+
+def _default(value: object) -> str:
+    return "default" if value is None else _onoff(value)
+
+
+def phase_table(report: RunReport) -> RenderableType:
+    s = report.summary
+    unit = fmt.time_unit_for(s.step.median if s.step else None)
+    has_device = s.device_step is not None
+    table = Table(title=f"Step breakdown ({unit[0]}, median over {s.measured_steps} steps)", title_justify="left")
+    table.add_column("phase")
+    table.add_column("host", justify="right")
+    table.add_column("% of step", justify="right")
+    table.add_column("IQR", justify="right")
+    if has_device:
+        table.add_column("device", justify="right")
+        table.add_column("% device", justify="right")
+    table.add_column("", min_width=10)
+    for p in s.phases:
+        decimals = fmt.decimals_for(p.host.iqr / unit[1] if p.host.iqr else None)
+        row = [
+            p.phase,
+            fmt.fmt_time(p.host.median, unit, decimals),
+            fmt.fmt_pct(p.share),
+            fmt.fmt_time(p.host.iqr, unit, decimals),
+        ]
+        if has_device:
+            row += [
+                fmt.fmt_time(p.device.median if p.device else None, unit, decimals),
+                fmt.fmt_pct(p.device_share),
+            ]
+        row.append(fmt.bar(p.share))
+        table.add_row(*row)
+    if s.step is not None:
+        decimals = fmt.decimals_for(s.step.iqr / unit[1] if s.step.iqr else None)
+        row = [
+            Text("step", style="bold"),
+            Text(fmt.fmt_time(s.step.median, unit, decimals), style="bold"),
+            "100.0%",
+            fmt.fmt_time(s.step.iqr, unit, decimals),
+        ]
+        if has_device:
+            row += [fmt.fmt_time(s.device_step.median if s.device_step else None, unit, decimals), "100.0%"]
+        row.append("")
+        table.add_section()
+        table.add_row(*row)
+    return table
+
+
+def metrics_table(report: RunReport) -> RenderableType:
+    s = report.summary
+    r = report.result
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    throughput = f"{fmt.fmt_si(s.samples_per_s, 'samples/s')}"
+    if s.tokens_per_s is not None:
+        throughput += f" · {fmt.fmt_si(s.tokens_per_s, 'tokens/s')}"
+    table.add_row("throughput", throughput)
+    if s.step is not None:
+        table.add_row(
+            "step time",
+            f"median {s.step.median:.2f} ms · p5 {s.step.p5:.2f} · p95 {s.step.p95:.2f} · "
+            f"IQR {fmt.fmt_pct(s.noise)} of median{_NOISE_TEXT[s.noise_level]}",
+        )
+    flops = f"{fmt.fmt_si(s.flops_per_step, 'FLOP')}/step"
+    if s.achieved_flops_per_s is not None:
+        flops += f" · {fmt.fmt_si(s.achieved_flops_per_s, 'FLOP/s')} achieved"
+    if s.mfu is not None:
+        flops += f" · MFU {fmt.fmt_pct(s.mfu)} of {fmt.fmt_si(s.peak_flops_per_s, 'FLOP/s')} ({r.counters.flops_dtype} peak)"
+    else:
+        flops += f" · MFU — (no datasheet peak for this device in {r.counters.flops_dtype})"
+    table.add_row("FLOPs", flops)
+    mem = r.memory
+    if mem.device_peak_allocated_bytes is not None:
+        table.add_row(
+            "memory",
+            f"device peak {fmt.fmt_bytes(mem.device_peak_allocated_bytes)} allocated, "
+            f"{fmt.fmt_bytes(mem.device_peak_reserved_bytes)} reserved of {fmt.fmt_bytes(mem.device_total_bytes)}",
+        )
+    table.add_row("host memory", f"peak RSS {fmt.fmt_bytes(mem.host_peak_rss_bytes)} (process lifetime)")
+    if s.loss_first is not None and s.loss_last is not None:
+        table.add_row("loss", f"{s.loss_first:.4g} → {s.loss_last:.4g}")
+    if s.tracing_overhead is not None:
+        table.add_row(
+            "tracing",
+            f"{s.traced_steps} traced steps ran {s.tracing_overhead:.2f}× the untraced median (excluded from the figures above)",
+        )
+    return table
+
+
+def warnings_block(report: RunReport) -> RenderableType | None:
+    if not report.result.warnings:
+        return None
+    lines = [Text("Warnings", style="bold yellow")]
+    for w in report.result.warnings:
+        lines.append(Text(f"  ! {w.message}", style="yellow"))
+    return Group(*lines)
+
+
+def advice_block(report: RunReport) -> RenderableType:
+    if not report.advice:
+        return Text("Advice: nothing to change by perfkit's rules.", style="green")
+    lines = [Text("Advice", style="bold")]
+    for i, a in enumerate(report.advice, 1):
+        line = Text(f"  {i}. ")
+        line.append(f"[{a.severity}] ", style=_SEVERITY_STYLE.get(a.severity, ""))
+        line.append(a.title)
+        lines.append(line)
+        lines.append(Text(f"     because {a.evidence} (rule: {a.threshold})", style="dim"))
+    return Group(*lines)
+
+
+def trace_block(report: RunReport) -> list[RenderableType]:
+    out: list[RenderableType] = []
+    if report.trace is not None:
+        from perfkit.render.trace_console import trace_renderables
+
+        out += trace_renderables(report.trace)
+    path = report.result.measurement.trace_path
+    if path:
+        logdir = Path(path).parent.parent
+        out.append(Text(f"trace: {path}", style="bold"))
+        out.append(Text(f"  view: tensorboard --logdir {logdir}   (or open the file in https://ui.perfetto.dev)"))
+    return out
+
+
+def render_run(report: RunReport, console: Console) -> None:
+    """Print the whole run report."""
+    parts: list[RenderableType | None] = [
+        header(report),
+        Text(""),
+        phase_table(report),
+        metrics_table(report),
+        Text(""),
+        warnings_block(report),
+        advice_block(report),
+    ]
+    for part in parts:
+        if part is not None:
+            console.print(part)
+    for part in trace_block(report):
+        console.print(part)

@@ -1,0 +1,1 @@
+"""Running an experiment: device, toggles, clocks, the instrumented loop, the runner."""

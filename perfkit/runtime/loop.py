@@ -1,0 +1,352 @@
+"""The instrumented training loop.
+
+One step is ``grad_accum`` micro-batches of data → h2d → forward → backward, then one
+optimizer phase. Phase boundaries are contiguous: at each boundary the loop reads the
+host clock and (on CUDA) records one event on the current stream, so
+
+    step = data + h2d + forward + backward + optimizer + other
+
+holds exactly for host and for device time, where ``other`` is the loop's own
+bookkeeping inside the step (keeping the loss tensor). Work perfkit does between steps
+(progress display, ``prof.step()``) falls outside every step.
+
+Synchronisation points, all deliberate:
+
+* none per phase in the default mode. CUDA events are read once, after the last step
+  (``DeviceTimer.finish``); losses and gradient norms stay on the device until then;
+* with ``sync=True`` (``--sync``), ``torch.cuda.synchronize`` at every boundary, so host
+  times include the device work of the phase. Slower, and said in the report;
+* ``next(loader)`` blocks on the DataLoader, which is what the data phase measures;
+* GradScaler's ``step`` reads its inf-check on the host (torch's own sync, fp16 only).
+
+What each phase includes:
+
+* ``data``: time blocked in ``next()`` on the DataLoader iterator, including starting a
+  new epoch's iterator (and its workers unless ``persistent_workers``);
+* ``h2d``: the host-to-device copy of the batch (``non_blocking`` when pinned) and the
+  channels_last conversion of 4-D inputs;
+* ``forward``: model forward and the loss, under autocast when AMP is on;
+* ``backward``: ``loss.backward()`` (scaled by the GradScaler under fp16);
+* ``optimizer``: unscale, gradient-norm (for clipping, or for the health check when
+  ``track_grad_norm``), ``optimizer.step``, ``scaler.update``, ``zero_grad`` and the
+  scheduler step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
+from perfkit.errors import BuildError
+from perfkit.results import PHASES, StepSample
+from perfkit.runtime.clock import Clock, DeviceTimer
+from perfkit.runtime.toggles import to_device
+
+PHASE_RANGE_PREFIX = "perfkit/"
+
+
+class StepTracer(Protocol):
+    """What the loop needs from a profiler session (see :mod:`perfkit.trace.session`)."""
+
+    def is_traced(self, step_index: int) -> bool: ...
+
+    def step(self) -> None: ...
+
+
+def lm_or_classification_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for classification ``(B, C)`` and for language models ``(B, T, V)``."""
+    if output.dim() > 2:
+        return nn.functional.cross_entropy(output.reshape(-1, output.size(-1)), target.reshape(-1))
+    return nn.functional.cross_entropy(output, target)
+
+
+@dataclass
+class Workload:
+    """Everything the loop runs, already built and placed on the device."""
+
+    runnable: nn.Module
+    module: nn.Module
+    loader: Any
+    optimizer: Optimizer
+    scheduler: LRScheduler | None
+    scaler: torch.amp.GradScaler | None
+    device: torch.device
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]]
+    non_blocking: bool
+    channels_last: bool
+    tokens_per_sample: int | None
+    loss_fn: Callable[[Any, Any], torch.Tensor] = lm_or_classification_loss
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    steps: int
+    warmup_steps: int
+    grad_accum: int = 1
+    grad_clip: float | None = None
+    track_grad_norm: bool = True
+    sync: bool = False
+
+
+@dataclass
+class LoopRecord:
+    """What the loop measured. ``interrupted`` means Ctrl-C stopped it early."""
+
+    steps: list[StepSample] = field(default_factory=list)
+    interrupted: bool = False
+    last_batch: tuple[Any, Any] | None = None
+
+
+@dataclass
+class _PendingStep:
+    index: int
+    warmup: bool
+    traced: bool
+    host_ms: dict[str, float]
+    step_host_ms: float
+    device_pairs: list[tuple[str, int, int]]
+    step_marks: tuple[int, int]
+    samples: int
+    tokens: int | None
+    loss: torch.Tensor
+    grad_norm: torch.Tensor | None
+
+
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    get_total_norm = getattr(nn.utils, "get_total_norm", None)
+    if get_total_norm is not None:
+        return get_total_norm(grads)  # type: ignore[no-any-return]
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))  # pragma: no cover
+
+
+def _batches(loader: Any) -> Iterator[Any]:
+    """Endless iteration over the loader; a new epoch starts a new iterator (timed as data)."""
+    while True:
+        yield from loader
+
+
+def _split(batch: Any) -> tuple[Any, Any]:
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    if isinstance(batch, dict) and {"input", "target"} <= batch.keys():
+        return batch["input"], batch["target"]
+    raise BuildError(
+        "data.name: dataset items must be (input, target) pairs or {'input':..., 'target':...} "
+        f"dicts; got a batch of type {type(batch).__name__}"
+    )
+
+
+def _batch_size(inputs: Any) -> int:
+    if isinstance(inputs, torch.Tensor):
+        return int(inputs.shape[0])
+    if isinstance(inputs, (list, tuple)) and inputs:
+        return _batch_size(inputs[0])
+    if isinstance(inputs, dict) and inputs:
+        return _batch_size(next(iter(inputs.values())))
+    raise BuildError("data.name: cannot tell the batch size of the inputs; return tensors")
+
+
+def run_loop(
+    work: Workload,
+    options: LoopOptions,
+    clock: Clock,
+    timer: DeviceTimer,
+    tracer: StepTracer | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> LoopRecord:
+    """Run ``warmup_steps + steps`` steps and return their raw samples.
+
+    Ctrl-C stops the loop after discarding the unfinished step; the steps already
+    finished are returned with ``interrupted=True``.
+    """
+    record = LoopRecord()
+    pending: list[_PendingStep] = []
+    total = options.warmup_steps + options.steps
+    batches = _batches(work.loader)
+    params = [p for p in work.module.parameters() if p.requires_grad]
+    cuda_sync = options.sync and work.device.type == "cuda"
+    if tracer is not None:
+        from torch.profiler import record_function
+
+        def phase_range(name: str) -> contextlib.AbstractContextManager[Any]:
+            return record_function(PHASE_RANGE_PREFIX + name)
+    else:
+
+        def phase_range(name: str) -> contextlib.AbstractContextManager[Any]:
+            return contextlib.nullcontext()
+
+    try:
+        for index in range(total):
+            warmup = index < options.warmup_steps
+            if index == options.warmup_steps and work.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(work.device)  # peaks cover measured steps only
+            traced = tracer.is_traced(index) if tracer is not None else False
+            try:
+                step, record.last_batch = _run_step(
+                    work, options, clock, timer, batches, params, phase_range, cuda_sync, index, warmup, traced
+                )
+            except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+                if index == 0 and not isinstance(exc, torch.OutOfMemoryError):
+                    raise BuildError(
+                        f"model.params: the first training step failed ({type(exc).__name__}: {_first_line(exc)}); "
+                        "check that model.params fit data.params (num_classes, image_size, vocab_size, seq_len)"
+                    ) from exc
+                if isinstance(exc, torch.OutOfMemoryError):
+                    raise BuildError(
+                        f"data.batch_size: out of device memory at step {index} ({_first_line(exc)}); "
+                        "lower data.batch_size, enable toggles.amp, or use a smaller model"
+                    ) from exc
+                raise
+            pending.append(step)
+            if tracer is not None:
+                tracer.step()
+            if on_step is not None:
+                on_step(index + 1, total)
+    except KeyboardInterrupt:
+        record.interrupted = True
+    timer.finish()  # the run's single device synchronisation
+    record.steps = _finalize(pending, timer)
+    return record
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _run_step(
+    work: Workload,
+    options: LoopOptions,
+    clock: Clock,
+    timer: DeviceTimer,
+    batches: Iterator[Any],
+    params: list[nn.Parameter],
+    phase_range: Callable[[str], contextlib.AbstractContextManager[Any]],
+    cuda_sync: bool,
+    index: int,
+    warmup: bool,
+    traced: bool,
+) -> tuple[_PendingStep, tuple[Any, Any]]:
+    """One step; returns its pending sample and the last micro-batch (for FLOP counting)."""
+    host = dict.fromkeys(PHASES, 0.0)
+    pairs: list[tuple[str, int, int]] = []
+    state = {"t": clock.now(), "h": timer.mark()}
+    step_start_t, step_start_h = state["t"], int(state["h"])
+
+    def boundary(phase: str) -> None:
+        if cuda_sync:
+            torch.cuda.synchronize(work.device)  # --sync only: host time then includes device work
+        now = clock.now()
+        handle = timer.mark()
+        host[phase] += now - state["t"]
+        pairs.append((phase, int(state["h"]), handle))
+        state["t"], state["h"] = now, handle
+
+    samples = 0
+    losses: list[torch.Tensor] = []
+    inputs: Any = None
+    targets: Any = None
+    for _ in range(options.grad_accum):
+        with phase_range("data"):
+            inputs, targets = _split(next(batches))
+        boundary("data")
+        samples += _batch_size(inputs)
+        with phase_range("h2d"):
+            inputs = to_device(inputs, work.device, work.non_blocking, work.channels_last)
+            targets = to_device(targets, work.device, work.non_blocking, False)
+        boundary("h2d")
+        with phase_range("forward"), work.autocast():
+            loss = work.loss_fn(work.runnable(inputs), targets)
+            if options.grad_accum > 1:
+                loss = loss / options.grad_accum
+        boundary("forward")
+        with phase_range("backward"):
+            if work.scaler is not None:
+                work.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+        boundary("backward")
+        losses.append(loss.detach())
+    grad_norm: torch.Tensor | None = None
+    with phase_range("optimizer"):
+        if work.scaler is not None and (options.grad_clip is not None or options.track_grad_norm):
+            work.scaler.unscale_(work.optimizer)
+        if options.grad_clip is not None:
+            grad_norm = nn.utils.clip_grad_norm_(params, options.grad_clip)
+        elif options.track_grad_norm:
+            grads = [p.grad for p in params if p.grad is not None]
+            grad_norm = _total_norm(grads) if grads else None
+        if work.scaler is not None:
+            work.scaler.step(work.optimizer)
+            work.scaler.update()
+        else:
+            work.optimizer.step()
+        work.optimizer.zero_grad(set_to_none=True)
+        if work.scheduler is not None:
+            work.scheduler.step()
+    boundary("optimizer")
+    step_loss = losses[0] if len(losses) == 1 else torch.stack(losses).sum()
+    grad_norm = grad_norm.detach() if grad_norm is not None else None
+    end_t = clock.now()
+    end_h = timer.mark()
+    tokens = samples * work.tokens_per_sample if work.tokens_per_sample else None
+    step_ms = (end_t - step_start_t) * 1e3
+    host_ms = {phase: value * 1e3 for phase, value in host.items()}
+    host_ms["other"] = step_ms - sum(host_ms.values())
+    pending = _PendingStep(
+        index=index,
+        warmup=warmup,
+        traced=traced,
+        host_ms=host_ms,
+        step_host_ms=step_ms,
+        device_pairs=pairs,
+        step_marks=(step_start_h, end_h),
+        samples=samples,
+        tokens=tokens,
+        loss=step_loss,
+        grad_norm=grad_norm,
+    )
+    return pending, (inputs, targets)
+
+
+def _finalize(pending: list[_PendingStep], timer: DeviceTimer) -> list[StepSample]:
+    """Read device times and move losses/norms to the host, after the measured window."""
+    if not pending:
+        return []
+    losses = torch.stack([p.loss.float() for p in pending]).cpu().tolist()
+    norms_present = [p.grad_norm for p in pending if p.grad_norm is not None]
+    norms_host = torch.stack([n.float() for n in norms_present]).cpu().tolist() if norms_present else []
+    norm_iter = iter(norms_host)
+    out: list[StepSample] = []
+    for p, loss in zip(pending, losses, strict=True):
+        device_ms: dict[str, float] | None = None
+        step_device_ms: float | None = None
+        if timer.enabled:
+            device_ms = dict.fromkeys(PHASES, 0.0)
+            for phase, start, end in p.device_pairs:
+                device_ms[phase] += timer.elapsed_ms(start, end)
+            step_device_ms = timer.elapsed_ms(*p.step_marks)
+            device_ms["other"] = step_device_ms - sum(device_ms[ph] for ph in PHASES)
+        out.append(
+            StepSample(
+                index=p.index,
+                warmup=p.warmup,
+                traced=p.traced,
+                host_ms=p.host_ms,
+                step_host_ms=p.step_host_ms,
+                device_ms=device_ms,
+                step_device_ms=step_device_ms,
+                samples=p.samples,
+                tokens=p.tokens,
+                loss=float(loss),
+                grad_norm=next(norm_iter) if p.grad_norm is not None else None,
+            )
+        )
+    return out

@@ -1,0 +1,38 @@
+"""Peak dense FLOP/s per device and dtype, for model FLOPs utilisation (MFU).
+
+Figures are NVIDIA's datasheet peaks for dense math (no 2:4 sparsity), in FLOP/s.
+A device or dtype that is not in this table gets no MFU: perfkit never falls back to
+another GPU's peak (torchtitan once did and reported MFU ≈ 152 % on an unknown GPU).
+The ``fp32`` column is the CUDA-core peak; ``tf32`` applies when TF32 matmuls are on.
+"""
+
+from __future__ import annotations
+
+import re
+
+TERA = 1e12
+
+# (pattern matched against torch.cuda.get_device_name, {dtype: TFLOP/s}).
+# Order matters: the first matching pattern wins (e.g. "H100 PCIe" before "H100").
+_PEAKS_TFLOPS: tuple[tuple[str, dict[str, float]], ...] = (
+    (r"H200 NVL", {"fp32": 60.0, "tf32": 417.5, "bf16": 835.5, "fp16": 835.5}),
+    (r"H200", {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4}),
+    (r"H100 PCIe", {"fp32": 51.2, "tf32": 378.0, "bf16": 756.5, "fp16": 756.5}),
+    (r"H100 NVL", {"fp32": 60.0, "tf32": 417.5, "bf16": 835.5, "fp16": 835.5}),
+    (r"H100", {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4}),
+    (r"A100", {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0, "fp16": 312.0}),
+    (r"L40S", {"fp32": 91.6, "tf32": 183.0, "bf16": 362.05, "fp16": 362.05}),
+    (r"\bL4\b", {"fp32": 30.3, "tf32": 60.0, "bf16": 121.0, "fp16": 121.0}),
+    (r"V100-PCIE", {"fp32": 14.0, "fp16": 112.0}),
+    (r"V100", {"fp32": 15.7, "fp16": 125.0}),
+    (r"\bT4\b", {"fp32": 8.1, "fp16": 65.0}),
+)
+
+
+def peak_flops_per_s(device_name: str, dtype: str) -> float | None:
+    """Datasheet peak for ``dtype`` ('fp32', 'tf32', 'bf16', 'fp16'), or ``None`` if unknown."""
+    for pattern, table in _PEAKS_TFLOPS:
+        if re.search(pattern, device_name):
+            value = table.get(dtype)
+            return value * TERA if value is not None else None
+    return None

@@ -1,0 +1,209 @@
+"""Build an experiment from its config, run the instrumented loop, return a RunResult.
+
+Order of work: seed → device → AMP plan → dataset/loader → model (+ toggles) →
+optimizer → environment → loop (under backend flags and, if asked, the profiler) →
+FLOP count (one extra forward/backward, outside the measured window) → memory →
+health checks → :class:`~perfkit.results.RunResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+import resource
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from perfkit.build.data import build_dataset, build_loader
+from perfkit.build.models import build_model
+from perfkit.build.optim import build_optimizer
+from perfkit.config.loader import LoadedConfig
+from perfkit.errors import PerfkitError
+from perfkit.health import check_health
+from perfkit.results import Counters, Measurement, Memory, RunResult, RunWarning
+from perfkit.runtime.clock import Clock, CudaEventTimer, DeviceTimer, NullDeviceTimer, PerfCounterClock
+from perfkit.runtime.device import capture_environment, resolve_device
+from perfkit.runtime.flops import count_step_flops
+from perfkit.runtime.loop import LoopOptions, StepTracer, Workload, run_loop
+from perfkit.runtime.peaks import peak_flops_per_s
+from perfkit.runtime.toggles import (
+    AmpPlan,
+    autocast_context,
+    backend_flags,
+    make_scaler,
+    plan_amp,
+    prepare_model,
+    tf32_matmul_enabled,
+)
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _peak_rss_bytes() -> int | None:
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(usage if sys.platform == "darwin" else usage * 1024)
+
+
+def _flops_dtype(amp: AmpPlan, device: torch.device) -> str:
+    if amp.dtype is not None:
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}[amp.dtype]
+    if device.type == "cuda" and tf32_matmul_enabled():
+        return "tf32"
+    return "fp32"
+
+
+def run_experiment(
+    loaded: LoadedConfig,
+    *,
+    clock: Clock | None = None,
+    sync: bool = False,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run the experiment described by ``loaded`` and return everything measured.
+
+    ``clock`` defaults to ``time.perf_counter``; tests inject a fake one. ``sync``
+    synchronises the device at every phase boundary (see :mod:`perfkit.runtime.loop`).
+    Tracing is on when ``loaded.config.profiler.enabled``.
+    """
+    try:
+        return _run(loaded, clock or PerfCounterClock(), sync, progress)
+    except PerfkitError as exc:
+        raise loaded.locate(exc) from exc.__cause__
+
+
+def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallback | None) -> RunResult:
+    cfg = loaded.config
+    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    cuda = device.type == "cuda"
+    amp = plan_amp(cfg.toggles, device)
+    notes: list[str] = []
+    warnings: list[RunWarning] = []
+    if sync and not cuda:
+        notes.append("--sync has no effect on CPU: CPU work is synchronous")
+    if cfg.data.pin_memory and not cuda:
+        warnings.append(RunWarning("pin-memory-cpu", "data.pin_memory has no effect without a CUDA device; it was not used"))
+
+    spec = build_dataset(cfg.data, loaded.base_dir)
+    loader = build_loader(cfg.data, spec.dataset, pin_memory=cfg.data.pin_memory and cuda, seed=cfg.seed)
+    module, runnable = prepare_model(build_model(cfg.model, loaded.base_dir), cfg.toggles, device)
+    setup = build_optimizer(
+        cfg.optimizer, module.parameters(), default_total_steps=cfg.loop.warmup_steps + cfg.loop.steps
+    )
+    environment = capture_environment(device, loaded.base_dir)
+    work = Workload(
+        runnable=runnable,
+        module=module,
+        loader=loader,
+        optimizer=setup.optimizer,
+        scheduler=setup.scheduler,
+        scaler=make_scaler(amp, device),
+        device=device,
+        autocast=lambda: autocast_context(amp, device),
+        non_blocking=cfg.data.pin_memory and cuda,
+        channels_last=cfg.toggles.channels_last,
+        tokens_per_sample=spec.tokens_per_sample,
+    )
+    options = LoopOptions(
+        steps=cfg.loop.steps,
+        warmup_steps=cfg.loop.warmup_steps,
+        grad_accum=cfg.loop.grad_accum,
+        grad_clip=cfg.loop.grad_clip,
+        track_grad_norm=cfg.loop.track_grad_norm,
+        sync=sync and cuda,
+    )
+    timer: DeviceTimer = CudaEventTimer(device) if cuda else NullDeviceTimer()
+    trace_path: str | None = None
+    trace_analysis: dict[str, Any] | None = None
+    flops: int | None = None
+    with backend_flags(cfg.toggles):
+        flops_dtype = _flops_dtype(amp, device)
+        tracer_cm: contextlib.AbstractContextManager[Any] = contextlib.nullcontext(None)
+        if cfg.profiler.enabled:
+            from perfkit.trace.session import ProfilerSession
+
+            tracer_cm = ProfilerSession(cfg.profiler, run_name=cfg.name, loop_warmup_steps=cfg.loop.warmup_steps, use_cuda=cuda)
+        with tracer_cm as tracer:
+            record = run_loop(work, options, clock, timer, tracer=_as_tracer(tracer), on_step=progress)
+        if tracer is not None:
+            path = tracer.trace_path
+            trace_path = str(path) if path is not None else None
+            analysis = tracer.analysis()
+            trace_analysis = analysis.to_dict() if analysis is not None else None
+        if record.last_batch is not None and not record.interrupted:
+            flops = _count_flops(work, record.last_batch, options.grad_accum, warnings)
+        if cuda:
+            torch.cuda.synchronize(device)
+    memory = Memory(
+        device_peak_allocated_bytes=int(torch.cuda.max_memory_allocated(device)) if cuda else None,
+        device_peak_reserved_bytes=int(torch.cuda.max_memory_reserved(device)) if cuda else None,
+        device_total_bytes=environment.device_memory_bytes,
+        host_peak_rss_bytes=_peak_rss_bytes(),
+    )
+    parameters = sum(p.numel() for p in module.parameters())
+    samples_per_step = cfg.data.batch_size * cfg.loop.grad_accum
+    counters = Counters(
+        parameters=int(parameters),
+        trainable_parameters=int(sum(p.numel() for p in module.parameters() if p.requires_grad)),
+        flops_per_step=flops,
+        flops_dtype=flops_dtype,
+        peak_flops_per_s=peak_flops_per_s(environment.device_name, flops_dtype) if cuda else None,
+        samples_per_step=samples_per_step,
+        tokens_per_step=samples_per_step * spec.tokens_per_sample if spec.tokens_per_sample else None,
+        conv_layers=sum(isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)) for m in module.modules()),
+    )
+    measured = [s for s in record.steps if not s.warmup]
+    warnings += check_health(
+        [s.index for s in measured],
+        [s.loss for s in measured],
+        [s.grad_norm for s in measured],
+        scaler_in_use=work.scaler is not None,
+    )
+    if record.interrupted:
+        notes.append(f"interrupted after {len(record.steps)} of {options.warmup_steps + options.steps} steps")
+    measurement = Measurement(
+        clock="cuda-events+perf_counter" if cuda else "perf_counter",
+        sync=options.sync,
+        amp_dtype=amp.label,
+        trace_path=trace_path,
+        notes=tuple(notes),
+    )
+    return RunResult(
+        name=cfg.name,
+        started_at=started_at,
+        config=cfg.model_dump(mode="json"),
+        environment=environment,
+        measurement=measurement,
+        counters=counters,
+        memory=memory,
+        steps=tuple(record.steps),
+        warnings=tuple(warnings),
+        partial=record.interrupted,
+        trace=trace_analysis,
+    )
+
+
+def _as_tracer(tracer: Any) -> StepTracer | None:
+    return tracer  # type: ignore[no-any-return]
+
+
+def _count_flops(work: Workload, batch: tuple[Any, Any], grad_accum: int, warnings: list[RunWarning]) -> int | None:
+    inputs, targets = batch
+    try:
+        per_micro_batch = count_step_flops(work.module, inputs, targets, work.loss_fn, work.autocast)
+    except Exception as exc:  # counting is best-effort: an op the counter cannot handle
+        warnings.append(RunWarning("flops-unavailable", f"FLOP counting failed ({type(exc).__name__}: {exc}); FLOPs and MFU are absent"))
+        return None
+    return per_micro_batch * grad_accum

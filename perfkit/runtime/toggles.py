@@ -1,0 +1,144 @@
+"""Applying the performance toggles for real.
+
+* ``amp``: ``torch.autocast`` around forward and loss, in bf16 or fp16; fp16 adds a
+  ``torch.amp.GradScaler`` (fp16 gradients underflow without loss scaling).
+* ``channels_last``: the model's 4-D parameters and buffers, and every 4-D input batch
+  (converted in the h2d phase), use ``torch.channels_last``.
+* ``compile``: ``torch.compile(model, mode=..., backend=...)``; compilation happens in the
+  first (warm-up) steps.
+* ``cudnn_benchmark``/``tf32``: backend flags, set for the run and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from perfkit.config.schema import TogglesConfig
+from perfkit.errors import ConfigError
+
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class AmpPlan:
+    dtype: torch.dtype | None
+    use_scaler: bool
+
+    @property
+    def label(self) -> str | None:
+        return None if self.dtype is None else str(self.dtype).removeprefix("torch.")
+
+
+def plan_amp(toggles: TogglesConfig, device: torch.device) -> AmpPlan:
+    """Decide autocast dtype and scaler; refuse combinations that cannot work."""
+    if toggles.amp == "off":
+        return AmpPlan(dtype=None, use_scaler=False)
+    if toggles.amp == "fp16" and device.type != "cuda":
+        raise ConfigError(
+            "toggles.amp: fp16 needs a CUDA device: CPU autocast has few fast float16 kernels and "
+            "GradScaler's loss scaling exists for GPU fp16 training; use amp: bf16 on CPU, or device: cuda"
+        )
+    if toggles.amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"toggles.amp: bf16 is not supported on {torch.cuda.get_device_name(device)} "
+            "(needs compute capability 8.0+); use amp: fp16"
+        )
+    return AmpPlan(dtype=_AMP_DTYPES[toggles.amp], use_scaler=toggles.amp == "fp16")
+
+
+def autocast_context(plan: AmpPlan, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    if plan.dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=plan.dtype)
+
+
+def make_scaler(plan: AmpPlan, device: torch.device) -> torch.amp.GradScaler | None:
+    return torch.amp.GradScaler(device.type) if plan.use_scaler else None
+
+
+def prepare_model(model: nn.Module, toggles: TogglesConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """Move the model, apply channels_last and compile.
+
+    Returns ``(module, runnable)``: the plain module (for parameter and FLOP counting)
+    and what the loop calls (the compiled wrapper when ``compile`` is on).
+    """
+    model = model.to(device)
+    if toggles.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model.train()
+    runnable: nn.Module = model
+    if toggles.compile:
+        runnable = torch.compile(model, mode=toggles.compile_mode, backend=toggles.compile_backend)  # type: ignore[assignment]
+    return model, runnable
+
+
+def _set_tf32(enabled: bool) -> None:
+    backends: Any = torch.backends
+    if hasattr(backends.cuda.matmul, "fp32_precision"):  # torch >= 2.9
+        precision = "tf32" if enabled else "ieee"
+        backends.cuda.matmul.fp32_precision = precision
+        backends.cudnn.conv.fp32_precision = precision
+    else:  # pragma: no cover - older torch
+        backends.cuda.matmul.allow_tf32 = enabled
+        backends.cudnn.allow_tf32 = enabled
+
+
+def _get_tf32() -> tuple[Any, ...]:
+    backends: Any = torch.backends
+    if hasattr(backends.cuda.matmul, "fp32_precision"):
+        return (backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision)
+    return (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32)  # pragma: no cover
+
+
+def _restore_tf32(saved: tuple[Any, ...]) -> None:
+    backends: Any = torch.backends
+    if hasattr(backends.cuda.matmul, "fp32_precision"):
+        backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision = saved
+    else:  # pragma: no cover
+        backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = saved
+
+
+def tf32_matmul_enabled() -> bool:
+    """Whether fp32 matmuls currently run in TF32 (for choosing the MFU peak)."""
+    backends: Any = torch.backends
+    if torch.get_float32_matmul_precision() != "highest":
+        return True
+    if hasattr(backends.cuda.matmul, "fp32_precision"):
+        return bool(backends.cuda.matmul.fp32_precision == "tf32")
+    return bool(backends.cuda.matmul.allow_tf32)  # pragma: no cover
+
+
+@contextlib.contextmanager
+def backend_flags(toggles: TogglesConfig) -> Iterator[None]:
+    """Set cudnn.benchmark and TF32 as configured for the run; restore them afterwards."""
+    saved_benchmark = torch.backends.cudnn.benchmark
+    saved_tf32 = _get_tf32()
+    try:
+        if toggles.cudnn_benchmark is not None:
+            torch.backends.cudnn.benchmark = toggles.cudnn_benchmark
+        if toggles.tf32 is not None:
+            _set_tf32(toggles.tf32)
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved_benchmark
+        _restore_tf32(saved_tf32)
+
+
+def to_device(batch: Any, device: torch.device, non_blocking: bool, channels_last: bool) -> Any:
+    """Copy a batch (tensor, or tuple/list/dict of them) to the device."""
+    if isinstance(batch, torch.Tensor):
+        out = batch.to(device, non_blocking=non_blocking)
+        if channels_last and out.dim() == 4:
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device, non_blocking, channels_last) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device, non_blocking, channels_last) for k, v in batch.items()}
+    return batch
