@@ -1,0 +1,3 @@
+"""`perfkit compare`: placeholder until the compare work lands."""
+
+from __future__ import annotations
