@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -32,7 +33,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
+        os.replace(tmp_name, target)  # noqa: PTH105 - the atomic rename is the point
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp_name).unlink()
@@ -40,9 +41,28 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by 'NaN'/'Infinity'/'-Infinity' strings.
+
+    Python's json writes bare NaN/Infinity, which is not JSON and breaks jq and browsers.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def dumps_json(payload: Any) -> str:
+    """Indented, strictly valid JSON text with a trailing newline."""
+    return json.dumps(strict_json(payload), indent=2, allow_nan=False) + "\n"
+
+
 def atomic_write_json(path: str | os.PathLike[str], payload: Any) -> Path:
-    """Write ``payload`` as indented JSON, atomically."""
-    return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    """Write ``payload`` as indented strict JSON, atomically."""
+    return atomic_write_text(path, dumps_json(payload))
 
 
 def read_json(path: str | os.PathLike[str], what: str = "JSON file") -> Any:

@@ -41,6 +41,13 @@ class Distribution:
         return self.q3 - self.q1
 
     @property
+    def median_uncertainty(self) -> float:
+        """Half-width of the ~95 % notch around the median, 1.57·IQR/√n (McGill et al. 1978).
+
+        Reports print a median to the decimal this supports and no further."""
+        return 1.57 * self.iqr / math.sqrt(self.n) if self.n > 0 else 0.0
+
+    @property
     def relative_iqr(self) -> float | None:
         """IQR over median: the noise figure torch.utils.benchmark reports."""
         if self.median == 0:

@@ -173,7 +173,7 @@ class ResNet(nn.Module):
             )
         else:
             raise ValueError(f"stem must be 'cifar' or 'imagenet', got {stem!r}")
-        expansion: int = block.expansion  # type: ignore[assignment]
+        expansion = int(getattr(block, "expansion"))  # noqa: B009 - class attribute of the chosen block
         stages: list[nn.Module] = []
         inplanes = width
         for index, count in enumerate(layout):

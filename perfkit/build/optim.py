@@ -70,8 +70,8 @@ def build_optimizer(
     try:
         optimizer = cls(list(params), **kwargs)
     except (RuntimeError, ValueError, TypeError) as exc:
-        culprit = "fused" if config.fused else "foreach" if config.foreach else "name"
-        raise BuildError(f"optimizer.{culprit}: torch refused {cls.__name__}({_fmt(kwargs)}): {exc}") from exc
+        culprit = ".fused" if config.fused else ".foreach" if config.foreach else ""
+        raise BuildError(f"optimizer{culprit}: torch refused {cls.__name__}({_fmt(kwargs)}): {exc}") from exc
     variant = "fused" if config.fused else "foreach" if config.foreach else "for-loop" if config.foreach is False else "default"
     scheduler = build_scheduler(config.scheduler, optimizer, config.lr, default_total_steps)
     return OptimizerSetup(optimizer=optimizer, scheduler=scheduler, variant=variant)

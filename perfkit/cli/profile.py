@@ -69,11 +69,10 @@ def render_report(report: Any, fmt: Format, output: Path | None) -> None:
         render_run(report, stdout_console())
         return
     if fmt is Format.json:
-        import json
-
+        from perfkit.io import dumps_json
         from perfkit.report import run_document
 
-        text = json.dumps(run_document(report), indent=2) + "\n"
+        text = dumps_json(run_document(report))
     else:
         from perfkit.render.run_markdown import run_markdown
 
@@ -95,7 +94,13 @@ class _Progress:
     def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._progress = Progress(
                 TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -17,11 +17,13 @@ def time_unit_for(reference_ms: float | None) -> tuple[str, float]:
     return "µs", 1e-3
 
 
-def decimals_for(spread: float | None, max_decimals: int = 3) -> int:
-    """Decimal places the spread supports: none below the spread's first significant digit."""
-    if spread is None or spread <= 0 or not math.isfinite(spread):
+def decimals_for(uncertainty: float | None, max_decimals: int = 3, min_decimals: int = 1) -> int:
+    """Decimal places an uncertainty supports: none below its first significant digit.
+
+    At least ``min_decimals`` so that neighbouring rows stay aligned and readable."""
+    if uncertainty is None or uncertainty <= 0 or not math.isfinite(uncertainty):
         return min(2, max_decimals)
-    return max(0, min(max_decimals, -math.floor(math.log10(spread))))
+    return max(min_decimals, min(max_decimals, -math.floor(math.log10(uncertainty))))
 
 
 def fmt_time(value_ms: float | None, unit: tuple[str, float], decimals: int = 2) -> str:

@@ -84,8 +84,9 @@ def phase_table(report: RunReport) -> RenderableType:
         table.add_column("device", justify="right")
         table.add_column("% device", justify="right")
     table.add_column("", min_width=10)
+    row: list[str | Text]
     for p in s.phases:
-        decimals = fmt.decimals_for(p.host.iqr / unit[1] if p.host.iqr else None)
+        decimals = fmt.decimals_for(p.host.median_uncertainty / unit[1])
         row = [
             p.phase,
             fmt.fmt_time(p.host.median, unit, decimals),
@@ -100,7 +101,7 @@ def phase_table(report: RunReport) -> RenderableType:
         row.append(fmt.bar(p.share))
         table.add_row(*row)
     if s.step is not None:
-        decimals = fmt.decimals_for(s.step.iqr / unit[1] if s.step.iqr else None)
+        decimals = fmt.decimals_for(s.step.median_uncertainty / unit[1])
         row = [
             Text("step", style="bold"),
             Text(fmt.fmt_time(s.step.median, unit, decimals), style="bold"),

@@ -35,13 +35,13 @@ def run_markdown(report: RunReport) -> str:
         header += [f"device ({unit[0]})", "% device"]
     lines += [_row(header), _row(["---"] + ["---:"] * (len(header) - 1))]
     for p in s.phases:
-        decimals = fmt.decimals_for(p.host.iqr / unit[1] if p.host.iqr else None)
+        decimals = fmt.decimals_for(p.host.median_uncertainty / unit[1])
         cells = [p.phase, fmt.fmt_time(p.host.median, unit, decimals), fmt.fmt_pct(p.share), fmt.fmt_time(p.host.iqr, unit, decimals)]
         if has_device:
             cells += [fmt.fmt_time(p.device.median if p.device else None, unit, decimals), fmt.fmt_pct(p.device_share)]
         lines.append(_row(cells))
     if s.step is not None:
-        decimals = fmt.decimals_for(s.step.iqr / unit[1] if s.step.iqr else None)
+        decimals = fmt.decimals_for(s.step.median_uncertainty / unit[1])
         cells = ["**step**", f"**{fmt.fmt_time(s.step.median, unit, decimals)}**", "100.0%", fmt.fmt_time(s.step.iqr, unit, decimals)]
         if has_device:
             cells += [fmt.fmt_time(s.device_step.median if s.device_step else None, unit, decimals), "100.0%"]

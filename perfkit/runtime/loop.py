@@ -122,8 +122,10 @@ class _PendingStep:
 def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     get_total_norm = getattr(nn.utils, "get_total_norm", None)
     if get_total_norm is not None:
-        return get_total_norm(grads)  # type: ignore[no-any-return]
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))  # pragma: no cover
+        norm: torch.Tensor = get_total_norm(grads)
+        return norm
+    fallback: torch.Tensor = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    return fallback  # pragma: no cover
 
 
 def _batches(loader: Any) -> Iterator[Any]:

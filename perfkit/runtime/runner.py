@@ -26,7 +26,13 @@ from perfkit.config.loader import LoadedConfig
 from perfkit.errors import PerfkitError
 from perfkit.health import check_health
 from perfkit.results import Counters, Measurement, Memory, RunResult, RunWarning
-from perfkit.runtime.clock import Clock, CudaEventTimer, DeviceTimer, NullDeviceTimer, PerfCounterClock
+from perfkit.runtime.clock import (
+    Clock,
+    CudaEventTimer,
+    DeviceTimer,
+    NullDeviceTimer,
+    PerfCounterClock,
+)
 from perfkit.runtime.device import capture_environment, resolve_device
 from perfkit.runtime.flops import count_step_flops
 from perfkit.runtime.loop import LoopOptions, StepTracer, Workload, run_loop

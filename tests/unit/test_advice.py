@@ -1,0 +1,80 @@
+"""Every advice rule: fires on facts that cross its threshold, stays silent otherwise,
+and cites the numbers that triggered it."""
+
+from __future__ import annotations
+
+import pytest
+
+from perfkit.advice import RULES, AdviceFacts, advise, facts_from_run
+from perfkit.results import Memory, RunWarning
+from perfkit.summary import summarize
+from tests.factories import CONFIG, run, steady_run, step
+
+CASES = [
+    # (rule id, facts that trigger it, facts that do not, text the evidence must contain)
+    ("data-loading", AdviceFacts(data_share=0.12, data_ms=3.0, num_workers=0), AdviceFacts(data_share=0.04, num_workers=0), "12.0% of the step"),
+    ("workers-oversubscribed", AdviceFacts(num_workers=2, cpu_count=2), AdviceFacts(num_workers=2, cpu_count=16), "2 workers on 2 CPU cores"),
+    ("low-gpu-utilization", AdviceFacts(gpu_utilization=0.3), AdviceFacts(gpu_utilization=0.8), "30.0% of the step"),
+    ("no-tensor-cores", AdviceFacts(compute_capability=8.0, tensor_core_share=0.0, tensor_core_eligible_ops=True), AdviceFacts(compute_capability=8.0, tensor_core_share=0.6, tensor_core_eligible_ops=True), "compute-capability 8.0"),
+    ("fp16-without-scaler", AdviceFacts(amp="fp16", grad_scaler=False), AdviceFacts(amp="fp16", grad_scaler=True), "no GradScaler"),
+    ("optimizer-foreach-fused", AdviceFacts(optimizer_share=0.2, optimizer_name="adam", optimizer_variant="for-loop", device_type="cpu"), AdviceFacts(optimizer_share=0.2, optimizer_name="adam", optimizer_variant="fused"), "20.0% of the step"),
+    ("channels-last", AdviceFacts(amp="bf16", conv_layers=20, channels_last=False, device_type="cuda"), AdviceFacts(amp="bf16", conv_layers=20, channels_last=True, device_type="cuda"), "20 convolution layers"),
+    ("memory-pressure", AdviceFacts(peak_memory_bytes=95 * 2**30, device_memory_bytes=100 * 2**30), AdviceFacts(peak_memory_bytes=50 * 2**30, device_memory_bytes=100 * 2**30), "(95.0%)"),
+    ("launch-bound", AdviceFacts(kernels_per_step=900, median_kernel_us=4.0), AdviceFacts(kernels_per_step=900, median_kernel_us=80.0), "900 kernels per step"),
+    ("gradient-health", AdviceFacts(health_warnings=(RunWarning("grad-exploding", "gradient norm grew ×1e4", 7),)), AdviceFacts(), "grew ×1e4"),
+    ("noisy-measurement", AdviceFacts(step_noise=0.3), AdviceFacts(step_noise=0.05), "30.0% of the median"),
+]
+
+
+@pytest.mark.parametrize(("rule", "fires", "silent", "evidence"), CASES, ids=[c[0] for c in CASES])
+def test_rule_fires_and_stays_silent(rule: str, fires: AdviceFacts, silent: AdviceFacts, evidence: str) -> None:
+    fired = {a.rule: a for a in advise(fires)}
+    assert rule in fired
+    assert evidence in fired[rule].evidence
+    assert fired[rule].threshold  # every rule states its threshold
+    assert rule not in {a.rule for a in advise(silent)}
+
+
+def test_every_rule_has_a_case() -> None:
+    covered = {c[0] for c in CASES}
+    ids = {a.rule for facts in (c[1] for c in CASES) for a in advise(facts)}
+    assert len(RULES) == len(covered) and ids >= covered
+
+
+def test_unmeasured_facts_give_no_advice() -> None:
+    assert advise(AdviceFacts()) == ()
+
+
+def test_optimizer_advice_names_the_better_variant() -> None:
+    cpu_loop = advise(AdviceFacts(optimizer_share=0.3, optimizer_name="rmsprop", optimizer_variant="for-loop"))
+    assert "optimizer.foreach: true" in cpu_loop[0].title  # rmsprop has no fused variant
+    cuda_foreach = advise(AdviceFacts(optimizer_share=0.3, optimizer_name="adamw", optimizer_variant="foreach", device_type="cuda"))
+    assert "optimizer.fused: true" in cuda_foreach[0].title
+    assert advise(AdviceFacts(optimizer_share=0.3, optimizer_name="rmsprop", optimizer_variant="foreach")) == ()
+
+
+def test_data_advice_is_specific_to_the_config() -> None:
+    advice = advise(AdviceFacts(data_share=0.3, num_workers=4, persistent_workers=False, pin_memory=False, device_type="cuda"))
+    title = advice[0].title
+    assert "more than 4 data.num_workers" in title
+    assert "pin_memory: true" in title and "persistent_workers: true" in title
+
+
+def test_facts_from_a_run() -> None:
+    result = steady_run(memory=Memory(None, None, None, 1))
+    facts = facts_from_run(result, summarize(result))
+    assert facts.data_share == pytest.approx(0.1, rel=0.05)
+    assert facts.num_workers == 0 and facts.cpu_count == 2
+    assert facts.optimizer_variant == "for-loop"  # CPU default when foreach/fused are unset
+    assert facts.gpu_utilization is None  # not measured without a trace
+
+
+def test_most_severe_first() -> None:
+    steps = [step(i, {"data": 5.0, "forward": 5.0}) for i in range(1, 6)]
+    config = dict(CONFIG, data=dict(CONFIG["data"], num_workers=2))
+    result = run(steps, config=config, warnings=[RunWarning("loss-non-finite", "loss is nan at step 3", 3)])
+    from perfkit.report import build_run_report
+
+    severities = [a.severity for a in build_run_report(result).advice]
+    assert severities == sorted(severities, key={"high": 0, "medium": 1, "low": 2}.__getitem__)
+    assert {a.rule for a in build_run_report(result).advice} >= {"gradient-health", "data-loading", "workers-oversubscribed"}

@@ -1,0 +1,166 @@
+"""The instrumented loop: ground truth per phase, phases add up, warm-up, accumulation,
+interruption, loss and gradient-norm recording."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perfkit.config import load_config
+from perfkit.results import ALL_PHASES, PHASES
+from perfkit.runtime.clock import PerfCounterClock
+from perfkit.runtime.runner import run_experiment
+from perfkit.summary import summarize
+
+HELPERS = Path(__file__).resolve().parents[1] / "helpers"
+# Import the module under the same top-level name perfkit resolves "phase_costs:…" to,
+# so the test and the loop share one FakeClock.
+sys.path.insert(0, str(HELPERS))
+phase_costs = importlib.import_module("phase_costs")
+sys.path.remove(str(HELPERS))
+
+
+def costly_config(tmp_path: Path, write: Any, mode: str, item_ms: float, fwd: float, bwd: float, **extra: Any) -> Path:
+    """A config next to tests/helpers so that phase_costs:… resolves from its folder."""
+    config = {
+        "name": f"costs-{mode}",
+        "device": "cpu",
+        "model": {"name": "phase_costs:CostlyModel", "params": {"forward_ms": fwd, "backward_ms": bwd, "mode": mode}},
+        "data": {"name": "phase_costs:CostlyData", "params": {"item_ms": item_ms, "mode": mode}, "batch_size": 2, "shuffle": False},
+        "optimizer": {"name": "sgd", "lr": 0.01},
+        "loop": {"steps": 4, "warmup_steps": 1},
+    }
+    for key, value in extra.items():
+        section, _, field = key.partition("__")
+        config.setdefault(section, {})[field] = value
+    path = HELPERS / f"_{tmp_path.name}.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def config_file(tmp_path: Path):  # type: ignore[no-untyped-def]
+    created: list[Path] = []
+
+    def make(**kwargs: Any) -> Path:
+        path = costly_config(tmp_path, None, **kwargs)
+        created.append(path)
+        return path
+
+    yield make
+    for path in created:
+        path.unlink(missing_ok=True)
+
+
+def test_fake_clock_ground_truth_is_exact(config_file) -> None:  # type: ignore[no-untyped-def]
+    path = config_file(mode="fake", item_ms=3.0, fwd=10.0, bwd=20.0)
+    result = run_experiment(load_config(path), clock=phase_costs.CLOCK)
+    assert len(result.steps) == 5 and result.steps[0].warmup
+    for step in result.steps:
+        assert step.host_ms["data"] == pytest.approx(6.0)  # 2 items × 3 ms
+        assert step.host_ms["h2d"] == pytest.approx(0.0, abs=1e-9)
+        assert step.host_ms["forward"] == pytest.approx(10.0)
+        assert step.host_ms["backward"] == pytest.approx(20.0)
+        assert step.host_ms["optimizer"] == pytest.approx(0.0, abs=1e-9)
+        assert step.host_ms["other"] == pytest.approx(0.0, abs=1e-9)
+        assert step.step_host_ms == pytest.approx(36.0)
+        assert step.device_ms is None and step.step_device_ms is None
+    summary = summarize(result)
+    assert summary.measured_steps == 4 and summary.warmup_steps == 1
+    assert summary.step is not None and summary.step.median == pytest.approx(36.0)
+    assert summary.samples_per_s == pytest.approx(2 / 0.036)
+    shares = {p.phase: p.share for p in summary.phases}
+    assert shares["backward"] == pytest.approx(20 / 36)
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_grad_accum_counts_every_micro_batch(config_file) -> None:  # type: ignore[no-untyped-def]
+    path = config_file(mode="fake", item_ms=1.0, fwd=2.0, bwd=3.0, loop__grad_accum=3)
+    result = run_experiment(load_config(path), clock=phase_costs.CLOCK)
+    step = result.steps[-1]
+    assert step.samples == 6
+    assert step.host_ms["data"] == pytest.approx(6.0)
+    assert step.host_ms["forward"] == pytest.approx(6.0)
+    assert step.host_ms["backward"] == pytest.approx(9.0)
+    assert result.counters.samples_per_step == 6
+
+
+def test_real_clock_ground_truth_within_ten_percent(config_file) -> None:  # type: ignore[no-untyped-def]
+    # Known costs by sleeping: 2 items × 10 ms of data, 30 ms forward, 25 ms backward.
+    path = config_file(mode="sleep", item_ms=10.0, fwd=30.0, bwd=25.0)
+    summary = summarize(run_experiment(load_config(path), clock=PerfCounterClock()))
+    expected = {"data": 20.0, "forward": 30.0, "backward": 25.0}
+    for phase, ms in expected.items():
+        measured = summary.phase(phase)
+        assert measured is not None
+        assert measured.host.median == pytest.approx(ms, rel=0.10), phase
+
+
+def test_phases_add_up_to_the_step_on_a_real_model(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    result = run_experiment(load_config(write_yaml(tiny_config)))
+    for step in result.steps:
+        assert sum(step.host_ms[p] for p in ALL_PHASES) == pytest.approx(step.step_host_ms, rel=1e-9)
+        assert all(step.host_ms[p] >= 0 for p in PHASES)
+        assert step.host_ms["other"] >= -1e-9
+    # The loop's own bookkeeping is small next to the work it measures.
+    summary = summarize(result)
+    other = summary.phase("other")
+    assert other is not None and other.share < 0.05
+
+
+def test_loss_and_grad_norm_are_recorded(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    result = run_experiment(load_config(write_yaml(tiny_config)))
+    assert all(s.loss is not None and math.isfinite(s.loss) for s in result.steps)
+    assert all(s.grad_norm is not None and s.grad_norm > 0 for s in result.steps)
+    tiny_config["loop"]["track_grad_norm"] = False
+    result = run_experiment(load_config(write_yaml(tiny_config)))
+    assert all(s.grad_norm is None for s in result.steps)
+
+
+def test_grad_clip_reports_the_pre_clip_norm(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    tiny_config["loop"]["grad_clip"] = 1e-6
+    result = run_experiment(load_config(write_yaml(tiny_config)))
+    assert all(s.grad_norm is not None and s.grad_norm > 1e-6 for s in result.steps)
+
+
+def test_nan_loss_is_warned(config_file) -> None:  # type: ignore[no-untyped-def]
+    path = config_file(mode="fake", item_ms=0.0, fwd=0.0, bwd=0.0)
+    loaded = load_config(path, ["model.params.loss_value=.nan"])
+    result = run_experiment(loaded, clock=phase_costs.CLOCK)
+    codes = [w.code for w in result.warnings]
+    assert "loss-non-finite" in codes
+    assert result.steps[-1].loss is not None and math.isnan(result.steps[-1].loss)
+
+
+def test_interrupt_keeps_finished_steps(config_file) -> None:  # type: ignore[no-untyped-def]
+    # Each step reads 2 items; the 7th item raises KeyboardInterrupt → 3 steps finished.
+    path = config_file(mode="fake", item_ms=1.0, fwd=1.0, bwd=1.0)
+    loaded = load_config(path, ["data.params.interrupt_at=6", "data.params.n=64"])
+    result = run_experiment(loaded, clock=phase_costs.CLOCK)
+    assert result.partial
+    assert [s.index for s in result.steps] == [0, 1, 2]
+    assert any("interrupted after 3 of 5 steps" in n for n in result.measurement.notes)
+    assert result.counters.flops_per_step is None  # not counted after an interruption
+
+
+def test_epochs_roll_over(config_file) -> None:  # type: ignore[no-untyped-def]
+    # 4 samples per epoch, 2 per step: the loop must start new epochs transparently.
+    path = config_file(mode="fake", item_ms=1.0, fwd=1.0, bwd=1.0)
+    result = run_experiment(load_config(path, ["data.params.n=4", "loop.steps=6"]), clock=phase_costs.CLOCK)
+    assert len(result.steps) == 7
+    assert all(s.samples == 2 for s in result.steps)
+
+
+def test_model_data_mismatch_is_a_clear_error(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    from perfkit.errors import BuildError
+
+    tiny_config["model"] = {"name": "mlp", "params": {"input_dim": 7}}
+    with pytest.raises(BuildError, match=r"model\.params: the first training step failed .*check that model\.params fit data\.params"):
+        run_experiment(load_config(write_yaml(tiny_config)))

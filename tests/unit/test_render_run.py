@@ -1,0 +1,67 @@
+"""Contract test: every run renderer handles an empty run, a one-step run and a normal one,
+and prints only what the report holds."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+from perfkit.io import dumps_json
+from perfkit.render.run_console import render_run
+from perfkit.render.run_markdown import run_markdown
+from perfkit.report import build_run_report, run_document
+from tests.factories import run, steady_run, step
+
+RESULTS = {
+    "empty": run([]),
+    "one-step": run([step(1, {"forward": 3.0})]),
+    "normal": steady_run(),
+    "cuda-like": run([step(i, {"forward": 1.0}, device={"forward": 5.0}) for i in range(1, 5)], peak_flops=1e12),
+}
+
+
+def console_text(result_key: str) -> str:
+    buffer = io.StringIO()
+    render_run(build_run_report(RESULTS[result_key]), Console(file=buffer, width=120, color_system=None))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("key", list(RESULTS))
+def test_every_renderer_handles_every_shape(key: str) -> None:
+    report = build_run_report(RESULTS[key])
+    assert "perfkit" in console_text(key)
+    assert run_markdown(report).startswith("## perfkit: ")
+    assert json.loads(dumps_json(run_document(report)))["name"] == RESULTS[key].name
+
+
+def test_console_shows_measured_figures() -> None:
+    text = console_text("normal")
+    report = build_run_report(RESULTS["normal"])
+    forward = report.summary.phase("forward")
+    assert forward is not None
+    assert f"{forward.host.median:.1f}" in text
+    assert "10 measured steps, 1 warm-up excluded" in text
+    assert "MFU — (no datasheet peak" in text  # absent, never guessed
+
+
+def test_device_columns_only_with_device_times() -> None:
+    assert "device" not in console_text("normal").split("Step breakdown")[1].splitlines()[2]
+    cuda = console_text("cuda-like")
+    assert "% device" in cuda
+    assert "MFU" in cuda and "of 1.00 TFLOP/s" in cuda
+
+
+def test_markdown_is_a_github_table() -> None:
+    md = run_markdown(build_run_report(RESULTS["normal"]))
+    lines = md.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| phase"))
+    assert lines[header + 1].startswith("| --- | ---: |")
+    assert sum(1 for line in lines if line.startswith("| ")) == 2 + 6 + 1  # header, rule, phases, step
+
+
+def test_partial_runs_are_marked() -> None:
+    partial = run([step(1, {"forward": 3.0})], partial=True)
+    assert "PARTIAL" in run_markdown(build_run_report(partial))

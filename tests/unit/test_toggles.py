@@ -1,0 +1,106 @@
+"""The toggles are applied for real: channels_last, autocast, compile, backend flags."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from perfkit.config import config_from_dict, load_config
+from perfkit.config.schema import TogglesConfig
+from perfkit.errors import ConfigError
+from perfkit.runtime.runner import run_experiment
+from perfkit.runtime.toggles import backend_flags, plan_amp, prepare_model
+
+HELPERS = Path(__file__).resolve().parents[1] / "helpers"
+sys.path.insert(0, str(HELPERS))
+phase_costs = importlib.import_module("phase_costs")
+sys.path.remove(str(HELPERS))
+
+
+def _probe_run(tmp_path: Path, toggles: dict[str, Any]) -> list[dict[str, object]]:
+    import yaml
+
+    config = {
+        "device": "cpu",
+        "model": {"name": "phase_costs:Probe"},
+        "data": {"name": "synthetic-images", "params": {"num_samples": 8, "image_size": 6, "num_classes": 2}, "batch_size": 2},
+        "loop": {"steps": 1, "warmup_steps": 0},
+        "toggles": toggles,
+    }
+    path = HELPERS / f"_{tmp_path.name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    phase_costs.Probe.seen.clear()
+    try:
+        run_experiment(load_config(path))
+    finally:
+        path.unlink()
+    return list(phase_costs.Probe.seen)
+
+
+def test_bf16_autocast_is_active_inside_forward(tmp_path: Path) -> None:
+    seen = _probe_run(tmp_path, {"amp": "bf16"})
+    training = seen[0]  # the first call is the training step; later ones count FLOPs
+    assert training["autocast"] is True
+    assert training["dtype"] == torch.bfloat16
+    assert training["conv_out_dtype"] == torch.bfloat16
+
+
+def test_amp_off_runs_in_fp32(tmp_path: Path) -> None:
+    seen = _probe_run(tmp_path, {"amp": "off"})
+    assert seen[0]["autocast"] is False
+    assert seen[0]["conv_out_dtype"] == torch.float32
+
+
+def test_channels_last_reaches_inputs_and_parameters(tmp_path: Path) -> None:
+    seen = _probe_run(tmp_path, {"channels_last": True})
+    assert seen[0]["channels_last"] is True
+    assert _probe_run(tmp_path, {"channels_last": False})[0]["channels_last"] is False
+    module, _ = prepare_model(torch.nn.Conv2d(3, 8, 3), TogglesConfig(channels_last=True), torch.device("cpu"))
+    assert module.weight.is_contiguous(memory_format=torch.channels_last)  # type: ignore[union-attr]
+    assert not module.weight.is_contiguous()  # type: ignore[union-attr]
+
+
+def test_compile_wraps_the_model() -> None:
+    module, runnable = prepare_model(
+        torch.nn.Linear(3, 2), TogglesConfig(compile=True, compile_backend="eager"), torch.device("cpu")
+    )
+    assert runnable is not module
+    assert type(runnable).__name__ == "OptimizedModule"
+    assert runnable(torch.randn(2, 3)).shape == (2, 2)
+
+
+def test_compiled_run_end_to_end(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    tiny_config["toggles"] = {"compile": True, "compile_backend": "eager"}
+    result = run_experiment(load_config(write_yaml(tiny_config)))
+    assert len(result.steps) == 4
+    assert result.config["toggles"]["compile"] is True
+
+
+def test_fp16_on_cpu_is_refused_with_the_reason() -> None:
+    with pytest.raises(ConfigError, match=r"toggles\.amp: fp16 needs a CUDA device: .*use amp: bf16 on CPU"):
+        plan_amp(TogglesConfig(amp="fp16"), torch.device("cpu"))
+    plan = plan_amp(TogglesConfig(amp="bf16"), torch.device("cpu"))
+    assert plan.dtype == torch.bfloat16 and not plan.use_scaler
+
+
+def test_fp16_on_cpu_is_located_in_the_file(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    tiny_config["toggles"] = {"amp": "fp16"}
+    path = write_yaml(tiny_config)
+    with pytest.raises(ConfigError, match=rf"^{path}:\d+: toggles\.amp: fp16 needs a CUDA device"):
+        run_experiment(load_config(path))
+
+
+def test_backend_flags_are_set_and_restored() -> None:
+    before = torch.backends.cudnn.benchmark
+    with backend_flags(config_from_dict({"toggles": {"cudnn_benchmark": True, "tf32": True}}).config.toggles):
+        assert torch.backends.cudnn.benchmark is True
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+    assert torch.backends.cudnn.benchmark == before
+    with backend_flags(TogglesConfig(tf32=False)):
+        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
