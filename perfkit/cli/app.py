@@ -8,6 +8,7 @@ exit code; nothing below the CLI calls ``sys.exit``.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,8 +31,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def stdout_console() -> Console:
-    """The console reports go to (plain text when stdout is not a terminal)."""
-    return Console(highlight=False, soft_wrap=False)
+    """The console reports go to. Text lines are never wrapped (paths and commands stay
+    copy-pasteable); tables use the terminal width, or 120 columns when piped."""
+    probe = Console()
+    width = None if probe.is_terminal else int(os.environ.get("COLUMNS", "120"))
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def stderr_console() -> Console:

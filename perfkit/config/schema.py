@@ -292,7 +292,7 @@ class ProfilerConfig(Section):
     with_flops: bool = False
     gzip: bool = False
 
-    @field_validator("skip_first", "wait", "warmup", "repeat")
+    @field_validator("skip_first", "wait", "warmup")
     @classmethod
     def _non_negative(cls, value: int | None) -> int | None:
         if value is not None and value < 0:
@@ -304,6 +304,14 @@ class ProfilerConfig(Section):
     def _active(cls, value: int) -> int:
         if value < 1:
             raise ValueError(f"must be at least 1 (got {value})")
+        return value
+
+    @field_validator("repeat")
+    @classmethod
+    def _repeat(cls, value: int) -> int:
+        # torch.profiler reads repeat=0 as "cycle forever": a trace file every few steps.
+        if value < 1:
+            raise ValueError(f"must be at least 1 (got {value}); torch would read 0 as 'repeat forever'")
         return value
 
 

@@ -3,16 +3,14 @@ field of :class:`~perfkit.report.RunReport`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from perfkit.render import format as fmt
+from perfkit.render.advice_render import advice_renderable
 from perfkit.report import RunReport
 
-_SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 _NOISE_TEXT = {
     "ok": "",
     "fluctuating": " — noisy (IQR > 10% of median)",
@@ -168,30 +166,16 @@ def warnings_block(report: RunReport) -> RenderableType | None:
 
 
 def advice_block(report: RunReport) -> RenderableType:
-    if not report.advice:
-        return Text("Advice: nothing to change by perfkit's rules.", style="green")
-    lines = [Text("Advice", style="bold")]
-    for i, a in enumerate(report.advice, 1):
-        line = Text(f"  {i}. ")
-        line.append(f"[{a.severity}] ", style=_SEVERITY_STYLE.get(a.severity, ""))
-        line.append(a.title)
-        lines.append(line)
-        lines.append(Text(f"     because {a.evidence} (rule: {a.threshold})", style="dim"))
-    return Group(*lines)
+    return advice_renderable(report.advice)
 
 
 def trace_block(report: RunReport) -> list[RenderableType]:
-    out: list[RenderableType] = []
-    if report.trace is not None:
-        from perfkit.render.trace_console import trace_renderables
+    if report.trace is None:
+        path = report.result.measurement.trace_path
+        return [Text(f"trace: {path}", style="bold")] if path else []
+    from perfkit.render.trace_console import trace_renderables
 
-        out += trace_renderables(report.trace)
-    path = report.result.measurement.trace_path
-    if path:
-        logdir = Path(path).parent.parent
-        out.append(Text(f"trace: {path}", style="bold"))
-        out.append(Text(f"  view: tensorboard --logdir {logdir}   (or open the file in https://ui.perfetto.dev)"))
-    return out
+    return list(trace_renderables(report.trace))
 
 
 def render_run(report: RunReport, console: Console) -> None:

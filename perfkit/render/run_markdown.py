@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from perfkit.render import format as fmt
+from perfkit.render.advice_render import advice_markdown
 from perfkit.report import RunReport
 
 
@@ -63,11 +64,7 @@ def run_markdown(report: RunReport) -> str:
     if r.warnings:
         lines += ["", "### Warnings", ""]
         lines += [f"- {w.message}" for w in r.warnings]
-    lines += ["", "### Advice", ""]
-    if report.advice:
-        lines += [f"{i}. **[{a.severity}]** {a.title} — because {a.evidence} (rule: {a.threshold})" for i, a in enumerate(report.advice, 1)]
-    else:
-        lines.append("Nothing to change by perfkit's rules.")
+    lines += ["", *advice_markdown(report.advice)]
     if report.trace is not None:
         from perfkit.render.trace_markdown import trace_markdown
 

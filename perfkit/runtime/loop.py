@@ -48,8 +48,7 @@ from perfkit.errors import BuildError
 from perfkit.results import PHASES, StepSample
 from perfkit.runtime.clock import Clock, DeviceTimer
 from perfkit.runtime.toggles import to_device
-
-PHASE_RANGE_PREFIX = "perfkit/"
+from perfkit.trace.names import PHASE_RANGE_PREFIX
 
 
 class StepTracer(Protocol):

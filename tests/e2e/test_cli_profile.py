@@ -171,3 +171,28 @@ def test_every_command_has_a_readme_example() -> None:
         names.append(group.name)
     for name in names:
         assert f"perfkit {name}" in readme, f"README lacks an example of 'perfkit {name}'"
+
+
+def test_traced_profile_writes_a_trace_and_reports_it(write_yaml, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    trace_dir = tmp_path / "traces"
+    out = tmp_path / "run.json"
+    tiny_config["loop"] = {"steps": 6, "warmup_steps": 1}
+    result = invoke("profile", write_yaml(tiny_config), "--trace-dir", trace_dir, "--set", "profiler.active=2", "-o", out)
+    assert result.exit_code == 0, result.output
+    files = list(trace_dir.glob("tiny/*.pt.trace.json"))
+    assert len(files) == 1
+    assert f"tensorboard --logdir {trace_dir}" in result.stdout
+    assert "Step-time breakdown" in result.stdout
+    doc = json.loads(out.read_text())
+    traced = [s["index"] for s in doc["steps"] if s["traced"]]
+    # skip_first = warm-up (1), then wait 1, profiler warm-up 1, active 2: steps 2..4 carry overhead.
+    assert traced == [2, 3, 4]
+    assert doc["summary"]["steps"]["traced"] == 3 and doc["summary"]["steps"]["measured"] == 3
+    assert doc["measurement"]["trace_path"] == str(files[0])
+    assert len(doc["trace"]["steps"]) == 2
+    # The saved run re-renders with its trace section, and without importing torch.
+    again = invoke("report", out)
+    assert again.exit_code == 0 and "Step-time breakdown" in again.stdout
+    analyzed = invoke("analyze", trace_dir, "--format", "json")
+    assert analyzed.exit_code == 0, analyzed.output
+    assert json.loads(analyzed.stdout)["analyses"][0]["phase_mapping"] == "perfkit"

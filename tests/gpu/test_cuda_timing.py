@@ -70,7 +70,10 @@ def test_traced_run_attributes_kernels_to_phases(tmp_path) -> None:  # type: ign
     from perfkit.trace.analysis import TraceAnalysis
 
     analysis = TraceAnalysis.from_dict(result.trace)
-    phases = {p.phase: p for p in analysis.phases}
+    assert analysis.phase_mapping == "perfkit" and analysis.device is not None
     for name in ("forward", "backward", "optimizer"):
-        assert phases[name].kernel_ms is not None and phases[name].kernel_ms > 0, name
-        assert phases[name].launches and phases[name].launches > 0
+        phase = analysis.phases[name]
+        assert phase.kernel_ns is not None and phase.kernel_ns > 0, name
+        assert phase.launches is not None and phase.launches > 0, name
+    assert analysis.phases["h2d"].memcpy_ns  # the pinned, non-blocking batch copy
+    assert analysis.device.unlinked_device_events == 0

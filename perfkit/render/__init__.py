@@ -1,0 +1,1 @@
+"""Renderers: format reports (console, JSON, Markdown, JUnit). They never compute."""

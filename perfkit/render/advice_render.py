@@ -1,0 +1,35 @@
+"""Rendering advice lists (console and Markdown), shared by run and trace reports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from perfkit.advice import Advice
+
+_SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+
+
+def advice_renderable(advice: Sequence[Advice]) -> RenderableType:
+    if not advice:
+        return Text("Advice: nothing to change by perfkit's rules.", style="green")
+    lines = [Text("Advice", style="bold")]
+    for i, a in enumerate(advice, 1):
+        line = Text(f"  {i}. ")
+        line.append(f"[{a.severity}] ", style=_SEVERITY_STYLE.get(a.severity, ""))
+        line.append(a.title)
+        lines.append(line)
+        lines.append(Text(f"     because {a.evidence} (rule: {a.threshold})", style="dim"))
+    return Group(*lines)
+
+
+def advice_markdown(advice: Sequence[Advice], heading: str = "###") -> list[str]:
+    lines = [f"{heading} Advice", ""]
+    if not advice:
+        return [*lines, "Nothing to change by perfkit's rules."]
+    return lines + [
+        f"{i}. **[{a.severity}]** {a.title} — because {a.evidence} (rule: {a.threshold})"
+        for i, a in enumerate(advice, 1)
+    ]

@@ -1,0 +1,236 @@
+"""From an :class:`~perfkit.trace.events.EventStore` to a :class:`TraceAnalysis`.
+
+This module only orchestrates; each measurement lives in its own module:
+:mod:`~perfkit.trace.steps` (step windows), :mod:`~perfkit.trace.breakdown` (step-time
+categories), :mod:`~perfkit.trace.phases` (per-phase time), :mod:`~perfkit.trace.device`
+(device metrics) and :mod:`~perfkit.trace.ops` (top-N tables).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from perfkit.trace import intervals as iv
+from perfkit.trace.breakdown import step_breakdowns
+from perfkit.trace.device import (
+    active_devices,
+    device_metrics,
+    device_props_for,
+    has_device_activity,
+)
+from perfkit.trace.events import Category, EventStore
+from perfkit.trace.index import TraceIndex, build_index
+from perfkit.trace.model import (
+    BREAKDOWN_CATEGORIES,
+    NOT_APPLICABLE_NO_DEVICE,
+    CategoryTime,
+    DeviceInfo,
+    Distributed,
+    StepStats,
+    TraceAnalysis,
+)
+from perfkit.trace.names import PHASE_RANGE_PREFIX
+from perfkit.trace.ops import top_kernels, top_ops
+from perfkit.trace.phases import (
+    NO_MAPPING,
+    PERFKIT_MAPPING,
+    TORCH_MAPPING,
+    PhaseResult,
+    attribute_phases,
+    find_phase_ranges,
+    phase_times,
+)
+from perfkit.trace.reader import read_trace
+from perfkit.trace.signals import training_signals
+
+DEFAULT_TOP = 10
+
+
+def analyze_file(
+    path: str | Path, top: int = DEFAULT_TOP, tensorboard_logdir: str | Path | None = None
+) -> TraceAnalysis:
+    """Read and analyze one trace file (raises :class:`~perfkit.errors.TraceError`).
+
+    ``tensorboard_logdir`` is the directory the report tells the user to open in
+    TensorBoard; by default the file's own directory, which TensorBoard shows as one run.
+    """
+    source = Path(path)
+    store = read_trace(source)
+    logdir = Path(tensorboard_logdir) if tensorboard_logdir is not None else source.parent
+    return analyze_events(
+        store, top=top, trace_path=str(source), tensorboard_logdir=str(logdir.resolve())
+    )
+
+
+def analyze_events(
+    store: EventStore,
+    *,
+    top: int = DEFAULT_TOP,
+    trace_path: str | None = None,
+    tensorboard_logdir: str | None = None,
+) -> TraceAnalysis:
+    """Analyze an event store (from a file or from in-process profiler events)."""
+    index = build_index(store)
+    has_device = has_device_activity(store)
+    ranges = find_phase_ranges(store)
+    phase_of = attribute_phases(index, ranges)
+    phases = phase_times(index, ranges, phase_of, has_device)
+    breakdowns = step_breakdowns(index)
+    steps = _step_stats(index, breakdowns, phases, has_device)
+    total = index.steps.total
+    categories = _categories(breakdowns, total)
+    device = device_metrics(index) if has_device else None
+    by_device, by_cpu = top_ops(index, top, has_device)
+    dist = store.meta.distributed
+    return TraceAnalysis(
+        source=store.meta.source,
+        trace_path=trace_path,
+        tensorboard_logdir=tensorboard_logdir,
+        steps_from_profiler=index.steps.from_profiler_steps,
+        steps=steps,
+        steps_total_ns=total,
+        breakdown=categories,
+        phase_mapping=ranges.mapping,
+        phases=phases.medians,
+        dataloader_share=_share(categories, "DataLoader"),
+        communication_share=_share(categories, "Communication"),
+        device=device,
+        device_not_applicable=None if has_device else NOT_APPLICABLE_NO_DEVICE,
+        devices=tuple(
+            DeviceInfo(
+                id=p.id,
+                name=p.name,
+                sm_count=p.sm_count,
+                compute_capability=p.compute_capability,
+                total_memory_bytes=p.total_memory_bytes,
+            )
+            for p in device_props_for(store, active_devices(store))
+        ),
+        distributed=None
+        if dist is None
+        else Distributed(backend=dist.backend, rank=dist.rank, world_size=dist.world_size),
+        top_kernels=top_kernels(index, top),
+        top_ops_by_device=by_device,
+        top_ops_by_cpu=by_cpu,
+        event_counts={c.name.lower(): store.count(c) for c in Category},
+        notes=tuple(_notes(index, ranges.mapping, has_device)),
+        signals=training_signals(index),
+    )
+
+
+def _step_stats(
+    index: TraceIndex, breakdowns: list[dict[str, int]], phases: PhaseResult, has_device: bool
+) -> tuple[StepStats, ...]:
+    store = index.store
+    windows = index.steps.windows
+    origin = windows[0].start if windows else 0
+    kernels = iv.merge(store.ts[index.is_kernel], index.end[index.is_kernel])
+    k_rows = index.rows(index.is_kernel)
+    k_step = index.step[k_rows]
+    kernel_ns = np.bincount(
+        k_step, weights=store.dur[k_rows].astype(np.float64), minlength=len(windows)
+    )
+    kernel_count = np.bincount(k_step, minlength=len(windows))
+    out = []
+    for i, w in enumerate(windows):
+        out.append(
+            StepStats(
+                name=w.name,
+                start_ns=w.start - origin,
+                duration_ns=w.duration,
+                host_duration_ns=w.host_duration,
+                breakdown=breakdowns[i],
+                phases=phases.per_step[i],
+                kernel_busy_ns=iv.length(iv.clip(kernels, w.start, w.end)) if has_device else None,
+                kernel_ns=round(float(kernel_ns[i])) if has_device else None,
+                kernels=int(kernel_count[i]) if has_device else None,
+            )
+        )
+    return tuple(out)
+
+
+def _categories(breakdowns: list[dict[str, int]], total: int) -> tuple[CategoryTime, ...]:
+    out = []
+    for name in BREAKDOWN_CATEGORIES:
+        values = [b[name] for b in breakdowns]
+        cat_total = int(sum(values))
+        out.append(
+            CategoryTime(
+                name=name,
+                total_ns=cat_total,
+                share=cat_total / total if total > 0 else 0.0,
+                median_ns=float(np.median(values)) if values else 0.0,
+            )
+        )
+    return tuple(out)
+
+
+def _share(categories: tuple[CategoryTime, ...], name: str) -> float | None:
+    total = sum(c.total_ns for c in categories)
+    if total <= 0:
+        return None
+    return next(c.share for c in categories if c.name == name)
+
+
+def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
+    store = index.store
+    notes: list[str] = []
+    if not index.steps.from_profiler_steps:
+        notes.append(
+            "No ProfilerStep# events: the whole trace (first to last event) is analyzed as "
+            "one step."
+        )
+    if mapping == PERFKIT_MAPPING:
+        notes.append(
+            f"Phases come from perfkit's {PHASE_RANGE_PREFIX}<phase> ranges; work on other threads "
+            "(autograd's backward thread) counts in the phase running on the loop thread."
+        )
+    elif mapping == TORCH_MAPPING:
+        notes.append(
+            f"No {PHASE_RANGE_PREFIX}<phase> ranges: phases come from torch's own ranges "
+            "(enumerate(DataLoader)#…__next__ → data, Optimizer.step#/zero_grad# → optimizer); "
+            "forward and backward cannot be separated and fall in 'other'."
+        )
+    elif mapping == NO_MAPPING:
+        notes.append(
+            f"No phase ranges ({PHASE_RANGE_PREFIX}<phase>, enumerate(DataLoader), "
+            "Optimizer.step): per-phase times are not available."
+        )
+    if not has_device:
+        return notes
+    devices = active_devices(store)
+    if len(devices) > 1:
+        notes.append(
+            f"Work ran on {len(devices)} devices ({', '.join(map(str, devices))}); device "
+            "metrics combine them."
+        )
+    unlinked = int(np.count_nonzero(index.is_work & (index.links.launch < 0)))
+    if unlinked:
+        notes.append(
+            f"{unlinked} device events have no launch call in the trace: they count for the "
+            "step they run in, and for no phase or operator."
+        )
+    driver_rows = np.flatnonzero(index.links.launch >= 0)
+    via_driver = int(
+        np.count_nonzero(
+            index.is_kernel[driver_rows]
+            & (store.cat[index.links.launch[driver_rows]] == int(Category.DRIVER))
+        )
+    )
+    if via_driver:
+        notes.append(
+            f"{via_driver} kernels were launched through the CUDA driver API (cuLaunchKernel: "
+            "Triton, torch.compile); they are included (the TensorBoard plugin drops them)."
+        )
+    outside = int(np.count_nonzero(index.is_work & (index.step < 0)))
+    if outside and index.steps.from_profiler_steps:
+        notes.append(
+            f"{outside} device events were launched outside every ProfilerStep and are left "
+            "out of the step metrics."
+        )
+    return notes
+
+
+__all__ = ["DEFAULT_TOP", "TraceAnalysis", "analyze_events", "analyze_file"]

@@ -1,0 +1,88 @@
+"""Interval algebra on integer nanoseconds, vectorised with numpy.
+
+An *interval set* is a pair of int64 arrays ``(starts, ends)`` of half-open intervals
+``[start, end)``. :func:`merge` turns any intervals into a *normal* set: sorted,
+disjoint, non-empty. All other functions take and return normal sets, so lengths add
+and subtract exactly (integers, no rounding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+Intervals = tuple[IntArray, IntArray]
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def empty() -> Intervals:
+    return _EMPTY, _EMPTY
+
+
+def merge(starts: IntArray, ends: IntArray) -> Intervals:
+    """The union of arbitrary intervals as a normal set (touching intervals merge)."""
+    keep = ends > starts
+    s, e = starts[keep], ends[keep]
+    if s.size == 0:
+        return empty()
+    order = np.argsort(s, kind="stable")
+    s, e = s[order], e[order]
+    running_end = np.maximum.accumulate(e)
+    new = np.empty(s.size, dtype=bool)
+    new[0] = True
+    new[1:] = s[1:] > running_end[:-1]
+    first = np.flatnonzero(new)
+    last = np.empty_like(first)
+    last[:-1] = first[1:] - 1
+    last[-1] = s.size - 1
+    return s[first].astype(np.int64), running_end[last].astype(np.int64)
+
+
+def length(iv: Intervals) -> int:
+    """Total length of a normal set."""
+    return int((iv[1] - iv[0]).sum())
+
+
+def clip(iv: Intervals, lo: int, hi: int) -> Intervals:
+    """A normal set restricted to ``[lo, hi)`` (uses binary search: O(log n + k))."""
+    s, e = iv
+    if s.size == 0 or hi <= lo:
+        return empty()
+    first = int(np.searchsorted(e, lo, side="right"))
+    last = int(np.searchsorted(s, hi, side="left"))
+    if first >= last:
+        return empty()
+    cs = np.maximum(s[first:last], lo)
+    ce = np.minimum(e[first:last], hi)
+    keep = ce > cs
+    return cs[keep], ce[keep]
+
+
+def union(a: Intervals, b: Intervals) -> Intervals:
+    """Union of two normal sets."""
+    if a[0].size == 0:
+        return b
+    if b[0].size == 0:
+        return a
+    return merge(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))
+
+
+def intersection_length(a: Intervals, b: Intervals) -> int:
+    """``|a ∩ b|`` of two normal sets, as ``|a| + |b| - |a ∪ b|``."""
+    if a[0].size == 0 or b[0].size == 0:
+        return 0
+    return length(a) + length(b) - length(union(a, b))
+
+
+def gaps(iv: Intervals, lo: int, hi: int) -> Intervals:
+    """The complement of a normal set within ``[lo, hi)``."""
+    s, e = clip(iv, lo, hi)
+    starts = np.concatenate([[lo], e]).astype(np.int64)
+    ends = np.concatenate([s, [hi]]).astype(np.int64)
+    keep = ends > starts
+    return starts[keep], ends[keep]
+
+
+__all__ = ["Intervals", "clip", "empty", "gaps", "intersection_length", "length", "merge", "union"]

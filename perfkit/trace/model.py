@@ -1,0 +1,507 @@
+"""``TraceAnalysis``: what perfkit measured in one trace, as plain frozen data.
+
+Units and conventions (every renderer and every consumer relies on them):
+
+* Durations are **integer nanoseconds** (``*_ns``); medians over steps are floats in ns.
+* Ratios (``*_share``, ``utilization``, ``*_overlap``, ``est_sm_efficiency``) are
+  fractions in ``[0, 1]``.
+* ``None`` means *not measured* or *not applicable*, never zero. A CPU-only trace has
+  ``device = None`` and per-phase device times of ``None``; its breakdown still has a
+  ``Kernel`` category of 0 ns, because "no kernel ran in this step" is a measurement.
+* Step times are device-anchored windows (see :mod:`perfkit.trace.steps`).
+
+``to_dict``/``from_dict`` round-trip through JSON (``RunResult.trace`` stores the dict);
+``schema`` marks the layout so that a later perfkit can refuse what it cannot read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from perfkit.errors import SchemaError
+
+TRACE_SCHEMA = "perfkit.trace_analysis/1"
+
+#: Step-time breakdown categories, in the priority order they claim time.
+BREAKDOWN_CATEGORIES: tuple[str, ...] = (
+    "Kernel",
+    "Memcpy",
+    "Memset",
+    "Communication",
+    "Runtime",
+    "DataLoader",
+    "CPU Exec",
+    "Other",
+)
+
+NOT_APPLICABLE_NO_DEVICE = "not applicable (no device activity in trace)"
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """An accelerator that ran work in the trace (from ``deviceProperties``)."""
+
+    id: int
+    name: str
+    sm_count: int | None
+    compute_capability: str | None
+    total_memory_bytes: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceInfo:
+        return cls(
+            id=int(data["id"]),
+            name=str(data["name"]),
+            sm_count=_opt_int(data.get("sm_count")),
+            compute_capability=data.get("compute_capability"),
+            total_memory_bytes=_opt_int(data.get("total_memory_bytes")),
+        )
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """The process group the trace was recorded in (``distributedInfo``)."""
+
+    backend: str | None
+    rank: int | None
+    world_size: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Distributed:
+        return cls(
+            backend=data.get("backend"),
+            rank=_opt_int(data.get("rank")),
+            world_size=_opt_int(data.get("world_size")),
+        )
+
+
+@dataclass(frozen=True)
+class PhaseTimes:
+    """One loop phase: in one step (integers) or the median over steps (floats).
+
+    * ``host_ns``: wall time covered by the phase's ranges on the host.
+    * ``cpu_op_ns``: self CPU time of the operators run in the phase, summed over
+      threads (autograd's backward thread included), so it can exceed ``host_ns``.
+    * ``kernel_ns``/``memcpy_ns``/``memset_ns``: summed device durations of the work
+      launched in the phase (a launch belongs to the phase range that contains it on its
+      own thread, else to the one that contains its start time on the same process).
+      Concurrent streams add up. ``None`` when the trace has no device activity.
+    * ``kernels``: kernels launched; ``launches``: launch calls that started at least
+      one kernel (fewer than ``kernels`` with CUDA graphs). ``None`` without a device.
+    """
+
+    host_ns: float
+    cpu_op_ns: float
+    kernel_ns: float | None
+    memcpy_ns: float | None
+    memset_ns: float | None
+    kernels: float | None
+    launches: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PhaseTimes:
+        return cls(
+            host_ns=float(data["host_ns"]),
+            cpu_op_ns=float(data["cpu_op_ns"]),
+            kernel_ns=_opt_float(data.get("kernel_ns")),
+            memcpy_ns=_opt_float(data.get("memcpy_ns")),
+            memset_ns=_opt_float(data.get("memset_ns")),
+            kernels=_opt_float(data.get("kernels")),
+            launches=_opt_float(data.get("launches")),
+        )
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """One step.
+
+    ``breakdown`` maps every category of :data:`BREAKDOWN_CATEGORIES` to ns and sums to
+    ``duration_ns`` exactly. ``phases`` has one entry per phase seen in the trace plus
+    ``other`` (work outside every phase range). ``kernel_busy_ns`` is the union of kernel
+    intervals within the step (``None`` without a device).
+    """
+
+    name: str
+    start_ns: int
+    duration_ns: int
+    host_duration_ns: int
+    breakdown: Mapping[str, int]
+    phases: Mapping[str, PhaseTimes]
+    kernel_busy_ns: int | None
+    kernel_ns: int | None
+    kernels: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "start_ns": self.start_ns,
+            "duration_ns": self.duration_ns,
+            "host_duration_ns": self.host_duration_ns,
+            "breakdown": dict(self.breakdown),
+            "phases": {k: v.to_dict() for k, v in self.phases.items()},
+            "kernel_busy_ns": self.kernel_busy_ns,
+            "kernel_ns": self.kernel_ns,
+            "kernels": self.kernels,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepStats:
+        return cls(
+            name=str(data["name"]),
+            start_ns=int(data["start_ns"]),
+            duration_ns=int(data["duration_ns"]),
+            host_duration_ns=int(data["host_duration_ns"]),
+            breakdown={k: int(v) for k, v in data["breakdown"].items()},
+            phases={k: PhaseTimes.from_dict(v) for k, v in data["phases"].items()},
+            kernel_busy_ns=_opt_int(data.get("kernel_busy_ns")),
+            kernel_ns=_opt_int(data.get("kernel_ns")),
+            kernels=_opt_int(data.get("kernels")),
+        )
+
+
+@dataclass(frozen=True)
+class CategoryTime:
+    """One breakdown category over all steps: total, share of all steps, median per step."""
+
+    name: str
+    total_ns: int
+    share: float
+    median_ns: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CategoryTime:
+        return cls(
+            name=str(data["name"]),
+            total_ns=int(data["total_ns"]),
+            share=float(data["share"]),
+            median_ns=float(data["median_ns"]),
+        )
+
+
+@dataclass(frozen=True)
+class DeviceMetrics:
+    """Device-side measurements over the steps (``steps_total_ns`` is the denominator).
+
+    * ``utilization`` = ``kernel_busy_ns`` ÷ ``steps_total_ns``: the share of step time in
+      which at least one kernel ran (memcpy and memset excluded, as in the TensorBoard
+      plugin; all devices of the trace together).
+    * ``idle_ns`` = ``steps_total_ns`` - ``kernel_busy_ns``, split into
+      ``idle_host_wait_ns`` (gaps whose next kernel was launched only after the gap had
+      begun: the device waited for the host, HTA's definition applied to the device
+      rather than per stream) and ``idle_other_ns`` (the kernel was queued in time but
+      waited on something else: a sync, a copy, an event, or the end of the trace).
+    * ``kernel_ns``: summed kernel durations (concurrent kernels add up); ``kernels`` and
+      ``launches`` as in :class:`PhaseTimes`; ``kernels_per_step``/``launches_per_step``
+      are medians over steps; ``mean_kernel_ns`` = ``kernel_ns`` ÷ ``kernels`` and
+      ``median_kernel_ns`` the median kernel duration (many launches of short kernels
+      point to a launch-bound loop: a launch costs the host several µs).
+    * ``tensor_core_share`` = kernel time of tensor-core kernels ÷ ``kernel_ns``
+      (:func:`perfkit.trace.kernels.uses_tensor_cores`).
+      ``tensor_core_eligible_ops`` lists the conv/matmul-family operators seen;
+      ``tensor_core_eligible_kernel_ns`` is the kernel time they launched.
+    * ``communication_ns`` = union of NCCL kernel time (overlapped or not);
+      ``communication_overlap`` = part of it overlapped by compute kernels (HTA's
+      comm/compute overlap); the *exposed* part is the breakdown's Communication.
+    * ``est_sm_efficiency`` (TensorBoard plugin's): Σ kernel duration × min(1, blocks ÷
+      SMs) ÷ ``steps_total_ns``; ``None`` when grid sizes or the SM count are missing.
+    * ``peak_memory_bytes``: highest device memory allocated in a ``[memory]`` event
+      (needs ``profile_memory=True``), ``peak_memory_share`` of ``device_memory_bytes``.
+    * ``unlinked_device_events``: device work with no launch found (attributed by time).
+    """
+
+    steps_total_ns: int
+    kernel_busy_ns: int
+    utilization: float | None
+    idle_ns: int
+    idle_host_wait_ns: int
+    idle_other_ns: int
+    kernel_ns: int
+    kernels: int
+    launches: int
+    kernels_per_step: float
+    launches_per_step: float
+    mean_kernel_ns: float | None
+    median_kernel_ns: float | None
+    memcpy_ns: int
+    memset_ns: int
+    tensor_core_kernel_ns: int
+    tensor_core_share: float | None
+    tensor_core_eligible_ops: tuple[str, ...]
+    tensor_core_eligible_kernel_ns: int
+    communication_ns: int
+    communication_share: float | None
+    communication_overlap: float | None
+    est_sm_efficiency: float | None
+    compute_capability: str | None
+    peak_memory_bytes: int | None
+    device_memory_bytes: int | None
+    peak_memory_share: float | None
+    unlinked_device_events: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["tensor_core_eligible_ops"] = list(self.tensor_core_eligible_ops)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceMetrics:
+        return cls(
+            steps_total_ns=int(data["steps_total_ns"]),
+            kernel_busy_ns=int(data["kernel_busy_ns"]),
+            utilization=_opt_float(data.get("utilization")),
+            idle_ns=int(data["idle_ns"]),
+            idle_host_wait_ns=int(data["idle_host_wait_ns"]),
+            idle_other_ns=int(data["idle_other_ns"]),
+            kernel_ns=int(data["kernel_ns"]),
+            kernels=int(data["kernels"]),
+            launches=int(data["launches"]),
+            kernels_per_step=float(data["kernels_per_step"]),
+            launches_per_step=float(data["launches_per_step"]),
+            mean_kernel_ns=_opt_float(data.get("mean_kernel_ns")),
+            median_kernel_ns=_opt_float(data.get("median_kernel_ns")),
+            memcpy_ns=int(data["memcpy_ns"]),
+            memset_ns=int(data["memset_ns"]),
+            tensor_core_kernel_ns=int(data["tensor_core_kernel_ns"]),
+            tensor_core_share=_opt_float(data.get("tensor_core_share")),
+            tensor_core_eligible_ops=tuple(data.get("tensor_core_eligible_ops", ())),
+            tensor_core_eligible_kernel_ns=int(data["tensor_core_eligible_kernel_ns"]),
+            communication_ns=int(data["communication_ns"]),
+            communication_share=_opt_float(data.get("communication_share")),
+            communication_overlap=_opt_float(data.get("communication_overlap")),
+            est_sm_efficiency=_opt_float(data.get("est_sm_efficiency")),
+            compute_capability=data.get("compute_capability"),
+            peak_memory_bytes=_opt_int(data.get("peak_memory_bytes")),
+            device_memory_bytes=_opt_int(data.get("device_memory_bytes")),
+            peak_memory_share=_opt_float(data.get("peak_memory_share")),
+            unlinked_device_events=int(data.get("unlinked_device_events", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class KernelStat:
+    """One kernel name over the steps: summed duration, calls, mean, share of kernel time."""
+
+    name: str
+    total_ns: int
+    count: int
+    mean_ns: float
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KernelStat:
+        return cls(
+            name=str(data["name"]),
+            total_ns=int(data["total_ns"]),
+            count=int(data["count"]),
+            mean_ns=float(data["mean_ns"]),
+            share=float(data["share"]),
+        )
+
+
+@dataclass(frozen=True)
+class OpStat:
+    """One operator name over the steps.
+
+    ``self_cpu_ns``: durations minus direct children's, summed over calls.
+    ``self_device_ns``: kernel time of the launches whose innermost enclosing op is this
+    one (``None`` without a device). ``calls``: occurrences.
+    """
+
+    name: str
+    calls: int
+    self_cpu_ns: int
+    self_device_ns: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OpStat:
+        return cls(
+            name=str(data["name"]),
+            calls=int(data["calls"]),
+            self_cpu_ns=int(data["self_cpu_ns"]),
+            self_device_ns=_opt_int(data.get("self_device_ns")),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingSignals:
+    """Counts that reveal AMP and optimizer variants (see :mod:`perfkit.trace.signals`)."""
+
+    grad_scaler_calls: int
+    fp16_kernel_ns: int
+    bf16_kernel_ns: int
+    fused_optimizer_calls: int
+    foreach_calls: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingSignals:
+        return cls(**{name: int(data.get(name, 0)) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class TraceAnalysis:
+    """Everything perfkit measured in one trace. See the module doc for units.
+
+    * ``source``: the file analyzed, or ``"in-process"``; ``trace_path``: the trace file
+      on disk to open in a viewer (``None`` if not written); ``tensorboard_logdir``: the
+      directory to pass to ``tensorboard --logdir``.
+    * ``steps``/``steps_from_profiler``: per-step stats, and whether they come from
+      ``ProfilerStep#`` events (``False``: the whole trace is one span).
+    * ``breakdown``: the step-time categories over all steps (sum of ``total_ns`` =
+      ``steps_total_ns``).
+    * ``phase_mapping``: ``"perfkit"`` (perfkit/<phase> ranges), ``"torch"`` (DataLoader
+      and Optimizer ranges of a foreign trace) or ``"none"``; ``phases``: per-phase medians
+      over steps.
+    * ``dataloader_share``/``communication_share``: the breakdown's DataLoader and
+      (exposed) Communication shares of step time.
+    * ``device``: device metrics, ``None`` for a trace without device activity (then
+      ``device_not_applicable`` says why).
+    * ``top_kernels``: by total device time; ``top_ops_by_device``: by self device time;
+      ``top_ops_by_cpu``: by self CPU time.
+    * ``event_counts``: events kept per category; ``notes``: what the reader should know
+      about how the numbers were obtained; ``signals``: AMP/optimizer-variant evidence for
+      advice.
+    """
+
+    source: str
+    trace_path: str | None
+    tensorboard_logdir: str | None
+    steps_from_profiler: bool
+    steps: tuple[StepStats, ...]
+    steps_total_ns: int
+    breakdown: tuple[CategoryTime, ...]
+    phase_mapping: str
+    phases: Mapping[str, PhaseTimes]
+    dataloader_share: float | None
+    communication_share: float | None
+    device: DeviceMetrics | None
+    device_not_applicable: str | None
+    devices: tuple[DeviceInfo, ...]
+    distributed: Distributed | None
+    top_kernels: tuple[KernelStat, ...]
+    top_ops_by_device: tuple[OpStat, ...]
+    top_ops_by_cpu: tuple[OpStat, ...]
+    event_counts: Mapping[str, int]
+    notes: tuple[str, ...] = ()
+    signals: TrainingSignals | None = None
+    schema: str = field(default=TRACE_SCHEMA)
+
+    @property
+    def has_device(self) -> bool:
+        return self.device is not None
+
+    def category(self, name: str) -> CategoryTime:
+        """The breakdown entry named ``name`` (one of :data:`BREAKDOWN_CATEGORIES`)."""
+        for c in self.breakdown:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "source": self.source,
+            "trace_path": self.trace_path,
+            "tensorboard_logdir": self.tensorboard_logdir,
+            "steps_from_profiler": self.steps_from_profiler,
+            "steps_total_ns": self.steps_total_ns,
+            "breakdown": [c.to_dict() for c in self.breakdown],
+            "phase_mapping": self.phase_mapping,
+            "phases": {k: v.to_dict() for k, v in self.phases.items()},
+            "dataloader_share": self.dataloader_share,
+            "communication_share": self.communication_share,
+            "device": None if self.device is None else self.device.to_dict(),
+            "device_not_applicable": self.device_not_applicable,
+            "devices": [d.to_dict() for d in self.devices],
+            "distributed": None if self.distributed is None else self.distributed.to_dict(),
+            "top_kernels": [k.to_dict() for k in self.top_kernels],
+            "top_ops_by_device": [o.to_dict() for o in self.top_ops_by_device],
+            "top_ops_by_cpu": [o.to_dict() for o in self.top_ops_by_cpu],
+            "event_counts": dict(self.event_counts),
+            "notes": list(self.notes),
+            "signals": None if self.signals is None else self.signals.to_dict(),
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "trace analysis") -> TraceAnalysis:
+        """Rebuild from :meth:`to_dict` output; :class:`SchemaError` on another layout."""
+        schema = data.get("schema") if isinstance(data, Mapping) else None
+        if schema != TRACE_SCHEMA:
+            raise SchemaError(
+                f"{source}: trace analysis schema {schema!r}, this perfkit reads "
+                f"{TRACE_SCHEMA!r}; re-run 'perfkit analyze' on the trace file"
+            )
+        device = data.get("device")
+        dist = data.get("distributed")
+        return cls(
+            source=str(data["source"]),
+            trace_path=data.get("trace_path"),
+            tensorboard_logdir=data.get("tensorboard_logdir"),
+            steps_from_profiler=bool(data["steps_from_profiler"]),
+            steps=tuple(StepStats.from_dict(s) for s in data["steps"]),
+            steps_total_ns=int(data["steps_total_ns"]),
+            breakdown=tuple(CategoryTime.from_dict(c) for c in data["breakdown"]),
+            phase_mapping=str(data["phase_mapping"]),
+            phases={k: PhaseTimes.from_dict(v) for k, v in data["phases"].items()},
+            dataloader_share=_opt_float(data.get("dataloader_share")),
+            communication_share=_opt_float(data.get("communication_share")),
+            device=None if device is None else DeviceMetrics.from_dict(device),
+            device_not_applicable=data.get("device_not_applicable"),
+            devices=tuple(DeviceInfo.from_dict(d) for d in data.get("devices", ())),
+            distributed=None if dist is None else Distributed.from_dict(dist),
+            top_kernels=tuple(KernelStat.from_dict(k) for k in data.get("top_kernels", ())),
+            top_ops_by_device=tuple(OpStat.from_dict(o) for o in data.get("top_ops_by_device", ())),
+            top_ops_by_cpu=tuple(OpStat.from_dict(o) for o in data.get("top_ops_by_cpu", ())),
+            event_counts={k: int(v) for k, v in data.get("event_counts", {}).items()},
+            notes=tuple(str(n) for n in data.get("notes", ())),
+            signals=None if data.get("signals") is None else TrainingSignals.from_dict(data["signals"]),
+            schema=TRACE_SCHEMA,
+        )
+
+
+__all__ = [
+    "BREAKDOWN_CATEGORIES",
+    "NOT_APPLICABLE_NO_DEVICE",
+    "TRACE_SCHEMA",
+    "CategoryTime",
+    "DeviceInfo",
+    "DeviceMetrics",
+    "Distributed",
+    "KernelStat",
+    "OpStat",
+    "PhaseTimes",
+    "StepStats",
+    "TraceAnalysis",
+    "TrainingSignals",
+]

@@ -1,0 +1,553 @@
+"""Streaming reader for ``.pt.trace.json`` and ``.pt.trace.json.gz`` files.
+
+``json.load`` materialises every event as a dict: a 52 MB trace costs ~300 MiB and a
+1.35 GB one 6.6 GiB. This reader holds at most two chunks of text and one batch of parsed
+events besides the columns it keeps:
+
+1. **Fast path (Kineto's layout).** The file is read in chunks of :data:`CHUNK_BYTES`.
+   The bytes between the first two events of ``traceEvents`` (e.g. ``"},\\n  {"``) are
+   taken as the event delimiter; each chunk is cut at its last delimiter and the whole
+   events before the cut are parsed with one ``orjson.loads`` call. A cut that falls
+   anywhere but between two top-level events leaves unbalanced brackets, so orjson
+   rejects it; the reader then restarts on the fallback path. A wrong cut can therefore
+   cost time but never change the result.
+2. **Fallback (any layout).** ``ijson`` (yajl2 C backend) streams the events one by one.
+
+Both paths hand batches of event dicts to :func:`extract_batch`, which keeps only the
+columns of :class:`~perfkit.trace.events.EventStore`. Trace-level keys
+(``deviceProperties``, ``distributedInfo``) are parsed from the text around the event
+array. A bare JSON array of events is accepted as well.
+
+Every failure is a :class:`~perfkit.errors.TraceError` whose one line names the file and
+what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import operator
+import re
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+
+from perfkit.errors import TraceError
+from perfkit.trace.events import (
+    CATEGORY_BY_NAME,
+    Category,
+    EventStore,
+    EventStoreBuilder,
+    TraceMeta,
+)
+
+#: Bytes read per chunk: large enough that orjson's per-call cost is negligible, small
+#: enough that a chunk's parsed events (~5x the text) stay far below the file size.
+CHUNK_BYTES = 1024 * 1024
+#: Events per batch on the ijson path.
+IJSON_BATCH = 20_000
+#: Longest run of text without an event delimiter the fast path buffers.
+MAX_EVENT_BYTES = 64 * 1024 * 1024
+#: Longest header (text before ``"traceEvents"``) the fast path accepts.
+MAX_HEADER_BYTES = 64 * 1024 * 1024
+
+_TRACE_EVENTS_KEY = b'"traceEvents"'
+_DELIMITER_RE = re.compile(rb"\}\s*,\s*\{")
+_ARRAY_END_RE = re.compile(rb"\}\s*\]")
+_WS = b" \t\r\n"
+_FIX_HINT = "expected a torch.profiler trace (.pt.trace.json or .pt.trace.json.gz)"
+
+_KERNEL = int(Category.KERNEL)
+_FIRST_HOST_CODE = int(Category.CPU_OP)
+_CAT_CODES: dict[str, int] = {k: int(v) for k, v in CATEGORY_BY_NAME.items()}
+_FIELDS = operator.itemgetter("ph", "name", "ts", "dur", "pid", "tid")
+_EMPTY: dict[str, Any] = {}
+
+
+class _LayoutMismatch(Exception):
+    """The fast path's assumptions do not hold for this file: use ijson instead."""
+
+
+def read_trace(path: str | Path) -> EventStore:
+    """Read one trace file into an :class:`EventStore` (streaming; see the module doc)."""
+    source = Path(path)
+    if not source.exists():
+        raise TraceError(f"{source}: no such file; check the path")
+    if source.is_dir():
+        raise TraceError(f"{source}: is a directory, {_FIX_HINT}")
+    try:
+        with _open(source) as stream:
+            try:
+                store = _FastReader(source, stream).read()
+            except _LayoutMismatch:
+                store = None
+        if store is None:
+            with _open(source) as stream:
+                store = _read_with_ijson(source, stream)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise _io_error(source, exc) from exc
+    if len(store) == 0:
+        raise TraceError(
+            f"{source}: the trace has no events perfkit can analyze (no complete cpu_op, "
+            "user_annotation, kernel, memcpy, memset or runtime events); record it with the "
+            "profiler's active steps inside the run (schedule active >= 1)"
+        )
+    return store
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[IO[bytes]]:
+    """Open raw or gzip-compressed (by magic number, not by extension)."""
+    with path.open("rb") as raw:
+        magic = raw.read(2)
+        raw.seek(0)
+        if magic == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped  # type: ignore[misc]  # GzipFile is a binary IO
+        else:
+            yield raw
+
+
+def _io_error(source: Path, exc: BaseException) -> TraceError:
+    if isinstance(exc, EOFError):
+        return TraceError(
+            f"{source}: the gzip stream ends early (truncated file); re-record the trace or "
+            "copy it again"
+        )
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
+        return TraceError(f"{source}: not a valid gzip file ({exc}); {_FIX_HINT}")
+    return TraceError(f"{source}: cannot read it ({exc})")
+
+
+def _truncated(source: Path) -> TraceError:
+    return TraceError(
+        f'{source}: truncated JSON (the file ends inside "traceEvents"); the trace was not '
+        "written completely: re-record it"
+    )
+
+
+def _not_json(source: Path, detail: str) -> TraceError:
+    return TraceError(f"{source}: not JSON ({detail}); {_FIX_HINT}")
+
+
+def _not_a_trace(source: Path) -> TraceError:
+    return TraceError(
+        f'{source}: JSON, but not a torch.profiler trace (no "traceEvents" array); {_FIX_HINT}'
+    )
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+class _Batch:
+    """Column lists for one batch of events."""
+
+    __slots__ = (
+        "blocks", "cat", "corr", "device", "dur", "ext", "mem_bytes", "mem_device",
+        "mem_total", "mem_ts", "names", "pid", "stream", "tid", "ts",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.cat: list[int] = []
+        self.names: list[str] = []
+        self.ts: list[float] = []
+        self.dur: list[float] = []
+        self.pid: list[Any] = []
+        self.tid: list[Any] = []
+        self.corr: list[Any] = []
+        self.ext: list[Any] = []
+        self.device: list[Any] = []
+        self.stream: list[Any] = []
+        self.blocks: list[int] = []
+        self.mem_ts: list[float] = []
+        self.mem_device: list[Any] = []
+        self.mem_bytes: list[Any] = []
+        self.mem_total: list[Any] = []
+
+
+def extract_batch(events: list[Any], batch: _Batch) -> None:
+    """Append the kept events of one parsed batch to ``batch``'s column lists.
+
+    Kept: complete (``ph: X``) events whose ``cat`` is in
+    :data:`~perfkit.trace.events.CATEGORY_BY_NAME`, and ``[memory]`` instant events.
+    Events without a numeric ``ts`` or a string ``name`` are skipped. This loop is the
+    reader's hot spot, hence the local bindings and the single ``itemgetter`` call.
+    """
+    codes = _CAT_CODES
+    fields = _FIELDS
+    cat_a, name_a, ts_a, dur_a = (
+        batch.cat.append,
+        batch.names.append,
+        batch.ts.append,
+        batch.dur.append,
+    )
+    pid_a, tid_a, corr_a, ext_a = (
+        batch.pid.append,
+        batch.tid.append,
+        batch.corr.append,
+        batch.ext.append,
+    )
+    dev_a, stream_a, blocks_a = batch.device.append, batch.stream.append, batch.blocks.append
+    for e in events:
+        if type(e) is not dict:
+            continue
+        cat = e.get("cat")
+        code = codes.get(cat) if type(cat) is str else None
+        if code is None:
+            if e.get("name") == "[memory]" and e.get("ph") == "i":
+                _extract_memory(e, batch)
+            continue
+        try:
+            ph, name, ts, dur, pid, tid = fields(e)
+        except KeyError:
+            ph, name, ts = e.get("ph"), e.get("name"), e.get("ts")
+            dur, pid, tid = e.get("dur") or 0, e.get("pid", -1), e.get("tid", -1)
+        if ph != "X" or type(name) is not str or (type(ts) is not float and type(ts) is not int):
+            continue
+        args = e.get("args")
+        if type(args) is not dict:
+            args = _EMPTY
+        cat_a(code)
+        name_a(name)
+        ts_a(ts)
+        dur_a(dur)
+        pid_a(pid)
+        tid_a(tid)
+        corr_a(args.get("correlation", -1))
+        ext_a(args.get("External id", -1))
+        if code < _FIRST_HOST_CODE:  # device work or gpu_user_annotation
+            dev_a(args.get("device", pid))
+            stream_a(args.get("stream", tid))
+            grid = args.get("grid") if code == _KERNEL else None
+            if type(grid) is list and len(grid) == 3:
+                try:
+                    blocks_a(int(grid[0]) * int(grid[1]) * int(grid[2]))
+                except (TypeError, ValueError):
+                    blocks_a(-1)
+            else:
+                blocks_a(-1)
+        else:
+            dev_a(-1)
+            stream_a(-1)
+            blocks_a(-1)
+
+
+def _extract_memory(e: dict[str, Any], batch: _Batch) -> None:
+    ts = e.get("ts")
+    if type(ts) is not float and type(ts) is not int:
+        return
+    args = e.get("args")
+    if type(args) is not dict:
+        return
+    device_type = args.get("Device Type", 0)
+    device = args.get("Device Id", -1) if device_type not in (0, None) else -1
+    batch.mem_ts.append(ts)
+    batch.mem_device.append(device if isinstance(device, int) else -1)
+    batch.mem_bytes.append(args.get("Bytes", 0))
+    total = args.get("Total Allocated", -1)
+    batch.mem_total.append(total if isinstance(total, int) else -1)
+
+
+def _floats(values: list[Any]) -> np.ndarray:
+    """Durations as float64; a non-numeric one (malformed event) counts as 0."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.asarray([v if type(v) in (int, float) else 0.0 for v in values], dtype=np.float64)
+
+
+class _Columns:
+    """Turns batches of microsecond floats into nanosecond integer columns."""
+
+    def __init__(self, meta: TraceMeta) -> None:
+        self.builder = EventStoreBuilder(meta)
+        self.origin_us: float | None = None
+
+    def flush(self, batch: _Batch) -> None:
+        if batch.ts and self.origin_us is None:
+            self.origin_us = float(math.floor(min(batch.ts)))
+            self.builder.origin_ns = int(self.origin_us) * 1000
+        origin = self.origin_us or 0.0
+        if batch.ts:
+            ts = np.rint((np.asarray(batch.ts, dtype=np.float64) - origin) * 1000.0)
+            dur = np.rint(_floats(batch.dur) * 1000.0)
+            self.builder.add_columns(
+                cat=np.asarray(batch.cat, dtype=np.uint8),
+                names=batch.names,
+                ts=ts.astype(np.int64),
+                dur=dur.astype(np.int64),
+                pid=batch.pid,
+                tid=batch.tid,
+                correlation=batch.corr,
+                external_id=batch.ext,
+                device=batch.device,
+                stream=batch.stream,
+                blocks=batch.blocks,
+            )
+        if batch.mem_ts:
+            if self.origin_us is None:
+                self.origin_us = float(math.floor(min(batch.mem_ts)))
+                self.builder.origin_ns = int(self.origin_us) * 1000
+            mts = np.rint((np.asarray(batch.mem_ts, dtype=np.float64) - self.origin_us) * 1000.0)
+            self.builder.add_memory(
+                mts.astype(np.int64), batch.mem_device, batch.mem_bytes, batch.mem_total
+            )
+
+    def build(self, meta: TraceMeta) -> EventStore:
+        self.builder.meta = meta
+        return self.builder.build()
+
+
+# --------------------------------------------------------------------------- fast path
+
+
+class _FastReader:
+    """Chunked orjson parsing for files laid out like Kineto's (see the module doc)."""
+
+    def __init__(self, source: Path, stream: IO[bytes]) -> None:
+        self.source = source
+        self.stream = stream
+        self.eof = False
+        self.columns = _Columns(TraceMeta(source=str(source)))
+
+    def _read(self) -> bytes:
+        if self.eof:
+            return b""
+        data = self.stream.read(CHUNK_BYTES)
+        if len(data) < CHUNK_BYTES:
+            self.eof = True
+        return data
+
+    def read(self) -> EventStore:
+        buf = self._read()
+        if buf.startswith(b"\xef\xbb\xbf"):
+            buf = buf[3:]
+        start = _skip_ws(buf, 0)
+        if start >= len(buf):
+            raise _not_json(self.source, "the file is empty")
+        first = buf[start : start + 1]
+        if first == b"[":
+            header, pos = b"", start
+        elif first == b"{":
+            while (key := buf.find(_TRACE_EVENTS_KEY)) < 0:
+                if self.eof or len(buf) > MAX_HEADER_BYTES:
+                    if self.eof:
+                        self._classify_small_document(buf)
+                    raise _LayoutMismatch
+                buf += self._read()
+            pos = _skip_ws(buf, key + len(_TRACE_EVENTS_KEY))
+            if buf[pos : pos + 1] == b":":
+                pos = _skip_ws(buf, pos + 1)
+            if buf[pos : pos + 1] != b"[":
+                if self.eof:
+                    self._classify_small_document(buf)
+                raise _LayoutMismatch
+            header = buf[:pos]
+        else:
+            if self.eof:
+                self._classify_small_document(buf)
+            raise _not_json(self.source, f"it starts with {buf[start : start + 20]!r}")
+        trailer = self._events(buf[pos + 1 :])
+        try:
+            doc = orjson.loads(header + b"[]" + trailer) if header else {}
+        except orjson.JSONDecodeError as exc:
+            raise _not_json(self.source, str(exc)) from exc
+        if header and not isinstance(doc, dict):
+            raise _LayoutMismatch
+        if not header and trailer.strip(_WS):
+            raise _not_json(self.source, "text after the top-level array")
+        return self.columns.build(TraceMeta.from_document(str(self.source), doc))
+
+    def _classify_small_document(self, buf: bytes) -> None:
+        """The whole file is in memory and has no "traceEvents": say what it is."""
+        try:
+            orjson.loads(buf)
+        except orjson.JSONDecodeError as exc:
+            if _ends_early(buf, exc):
+                raise _truncated(self.source) from exc
+            raise _not_json(self.source, str(exc)) from exc
+        raise _not_a_trace(self.source)
+
+    def _events(self, buf: bytes) -> bytes:
+        """Parse every event after ``[``; return the text after the closing ``]``."""
+        # Find the delimiter between the first two events.
+        while True:
+            pos = _skip_ws(buf, 0)
+            if pos < len(buf) or self.eof:
+                break
+            buf += self._read()
+        if buf[pos : pos + 1] == b"]":
+            return self._rest(buf[pos + 1 :])
+        if buf[pos : pos + 1] != b"{":
+            if pos >= len(buf):
+                raise _truncated(self.source)
+            raise _LayoutMismatch
+        buf = buf[pos:]
+        delimiter, buf = self._find_delimiter(buf)
+        if delimiter is not None:
+            dlen = len(delimiter)
+            while True:
+                cut = buf.rfind(delimiter)
+                if cut > 0:
+                    self._parse_events(buf[: cut + 1])
+                    buf = buf[cut + dlen - 1 :]
+                elif len(buf) > MAX_EVENT_BYTES:
+                    raise _LayoutMismatch  # the layout changed: don't let the buffer grow
+                if self.eof:
+                    break
+                buf += self._read()
+        return self._last_events(buf)
+
+    def _find_delimiter(self, buf: bytes) -> tuple[bytes | None, bytes]:
+        """The exact bytes between the first and second event (None: a single event).
+
+        Returns the buffer too, which may have grown by further chunks.
+        """
+        while True:
+            for tries, match in enumerate(_DELIMITER_RE.finditer(buf)):
+                if tries >= 64:
+                    raise _LayoutMismatch
+                try:
+                    first = orjson.loads(buf[: match.start() + 1])
+                except orjson.JSONDecodeError:
+                    continue
+                if not isinstance(first, dict):
+                    raise _LayoutMismatch
+                return match.group(0), buf
+            if self.eof:
+                return None, buf
+            if len(buf) > MAX_EVENT_BYTES:
+                raise _LayoutMismatch
+            buf += self._read()
+
+    def _parse_events(self, text: bytes) -> None:
+        try:
+            events = orjson.loads(b"[" + text + b"]")
+        except orjson.JSONDecodeError:
+            raise _LayoutMismatch from None
+        batch = _Batch()
+        extract_batch(events, batch)
+        del events
+        self.columns.flush(batch)
+
+    def _last_events(self, buf: bytes) -> bytes:
+        """``buf`` holds the final event(s), ``]``, and the rest of the document."""
+        for match in _ARRAY_END_RE.finditer(buf):
+            try:
+                self._parse_events(buf[: match.start() + 1])
+            except _LayoutMismatch:
+                continue
+            return self._rest(buf[match.end() :])
+        try:
+            orjson.loads(b"[" + buf)
+        except orjson.JSONDecodeError as exc:
+            if _ends_early(b"[" + buf, exc):
+                raise _truncated(self.source) from exc
+        raise _LayoutMismatch
+
+    def _rest(self, buf: bytes) -> bytes:
+        while not self.eof:
+            buf += self._read()
+        return buf
+
+
+def _skip_ws(buf: bytes, pos: int) -> int:
+    n = len(buf)
+    while pos < n and buf[pos] in _WS:
+        pos += 1
+    return pos
+
+
+def _ends_early(text: bytes, exc: orjson.JSONDecodeError) -> bool:
+    """True when parsing failed only because the text stops: a truncated file."""
+    return exc.pos >= len(text.rstrip(_WS))
+
+
+# --------------------------------------------------------------------------- ijson path
+
+
+def _read_with_ijson(source: Path, stream: IO[bytes]) -> EventStore:
+    import ijson
+
+    header = _read_header_with_ijson(source, stream)
+    stream.seek(0)
+    prefix = "item" if header is None else "traceEvents.item"
+    columns = _Columns(TraceMeta(source=str(source)))
+    batch = _Batch()
+    chunk: list[Any] = []
+    try:
+        for event in ijson.items(stream, prefix, use_float=True):
+            chunk.append(event)
+            if len(chunk) >= IJSON_BATCH:
+                extract_batch(chunk, batch)
+                columns.flush(batch)
+                batch, chunk = _Batch(), []
+        extract_batch(chunk, batch)
+        columns.flush(batch)
+    except ijson.IncompleteJSONError as exc:
+        raise _ijson_error(source, exc) from exc
+    except ijson.JSONError as exc:
+        raise _not_json(source, str(exc).strip()) from exc
+    return columns.build(TraceMeta.from_document(str(source), header or {}))
+
+
+def _read_header_with_ijson(source: Path, stream: IO[bytes]) -> dict[str, Any] | None:
+    """Top-level keys before ``traceEvents`` (None for a bare array).
+
+    Kineto writes ``deviceProperties`` and ``distributedInfo`` before the events, so the
+    scan stops at the event array. Raises for non-JSON and for JSON without events.
+    """
+    import ijson
+
+    doc: dict[str, Any] = {}
+    builders: dict[str, Any] = {}
+    seen_value = False
+    try:
+        for prefix, event, value in ijson.parse(stream, use_float=True):
+            seen_value = True
+            if prefix == "" and event == "start_array":
+                return None
+            if prefix == "traceEvents" and event == "start_array":
+                return doc
+            if event == "map_key" and prefix == "":
+                continue
+            top = prefix.split(".", 1)[0]
+            if not top or top == "traceEvents":
+                continue
+            builder = builders.get(top)
+            if builder is None:
+                builder = builders[top] = ijson.ObjectBuilder()
+            builder.event(event, value)
+            if prefix == top and event in (
+                "end_map",
+                "end_array",
+                "string",
+                "number",
+                "boolean",
+                "null",
+            ):
+                doc[top] = builder.value
+                del builders[top]
+    except ijson.IncompleteJSONError as exc:
+        raise _ijson_error(source, exc) from exc
+    except ijson.JSONError as exc:
+        raise _not_json(source, str(exc).strip()) from exc
+    if not seen_value:
+        raise _not_json(source, "the file has no JSON value")
+    raise _not_a_trace(source)
+
+
+def _ijson_error(source: Path, exc: Exception) -> TraceError:
+    text = str(exc).strip()
+    if "premature EOF" in text or "Incomplete JSON" in text:
+        return _truncated(source)
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return _not_json(source, first_line)
+
+
+__all__ = ["CHUNK_BYTES", "extract_batch", "read_trace"]

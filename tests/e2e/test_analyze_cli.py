@@ -1,0 +1,174 @@
+"""`perfkit analyze` end to end: a trace recorded by plain torch.profiler, bad input, no torch."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from perfkit.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+CUDA_FIXTURE = REPO / "tests" / "data" / "traces" / "cuda_fixture.pt.trace.json"
+
+#: A plain torch.profiler script: a DataLoader whose dataset sleeps 3 ms per item, so the
+#: loop waits ~12 ms per batch of 4 inside every ProfilerStep.
+RECORD_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import torch
+    from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
+
+    torch.set_num_threads(1)
+
+    class Sleepy(torch.utils.data.Dataset):
+        def __len__(self):
+            return 64
+
+        def __getitem__(self, i):
+            time.sleep(0.003)
+            return torch.randn(16), i % 4
+
+    loader = torch.utils.data.DataLoader(Sleepy(), batch_size=4)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with profile(
+        activities=[ProfilerActivity.CPU],
+        schedule=schedule(wait=1, warmup=1, active=3, repeat=1),
+        on_trace_ready=tensorboard_trace_handler(sys.argv[1], worker_name="worker0"),
+    ) as prof:
+        for step, (x, y) in enumerate(loader):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            prof.step()
+            if step == 5:
+                break
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def recorded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("recorded")
+    script = root / "record.py"
+    script.write_text(RECORD_SCRIPT)
+    out = root / "traces"
+    subprocess.run(
+        [sys.executable, str(script), str(out)], check=True, capture_output=True, timeout=120
+    )
+    return out
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["analyze", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_dataloader_wait_is_measured_and_the_breakdown_adds_up(recorded_dir: Path) -> None:
+    code, out, err = invoke(str(recorded_dir), "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["kind"] == "perfkit.trace_analyses"
+    (analysis,) = doc["analyses"]
+    steps = analysis["steps"]
+    assert len(steps) == 3
+    for step in steps:
+        assert sum(step["breakdown"].values()) == step["duration_ns"]
+        assert step["breakdown"]["DataLoader"] > 0
+        assert step["breakdown"]["Kernel"] == 0
+    loader = next(c for c in analysis["breakdown"] if c["name"] == "DataLoader")
+    assert loader["total_ns"] > 0 and analysis["dataloader_share"] == loader["share"]
+    assert analysis["phase_mapping"] == "torch" and analysis["phases"]["data"]["host_ns"] > 0
+    assert analysis["device"] is None
+    assert analysis["device_not_applicable"] == "not applicable (no device activity in trace)"
+
+
+def test_console_and_markdown_reports(recorded_dir: Path, tmp_path: Path) -> None:
+    code, out, _ = invoke(str(recorded_dir), "--top", "3")
+    assert code == 0
+    assert "DataLoader" in out and "Top 3 operators by self CPU time" in out
+    assert "tensorboard --logdir" in out and "ui.perfetto.dev" in out
+
+    target = tmp_path / "report" / "trace.md"
+    code, out, err = invoke(str(CUDA_FIXTURE), "--format", "md", "--output", str(target))
+    assert code == 0 and out == "" and err == ""
+    text = target.read_text()
+    assert text.startswith("### Trace analysis") and "| Kernel |" in text
+    assert sorted(p.name for p in target.parent.iterdir()) == ["trace.md"]  # no temp file left
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    good = CUDA_FIXTURE.read_bytes()
+    files = {
+        "not_json": b"hello, world\n",
+        "truncated": good[: len(good) // 2],
+        "not_a_trace": json.dumps({"kind": "perfkit.run"}).encode(),
+        "no_events": json.dumps({"traceEvents": []}).encode(),
+        "truncated_gz": gzip.compress(good)[:500],
+    }
+    out = {}
+    for name, data in files.items():
+        path = tmp_path / f"{name}.pt.trace.json"
+        path.write_bytes(data)
+        out[name] = path
+    (tmp_path / "empty_dir").mkdir()
+    out["empty_dir"] = tmp_path / "empty_dir"
+    out["missing"] = tmp_path / "no" / "such.pt.trace.json"
+    return out
+
+
+EXPECTED = {
+    "not_json": "not JSON",
+    "truncated": "truncated",
+    "not_a_trace": "not a torch.profiler trace",
+    "no_events": "no events",
+    "truncated_gz": "truncated",
+    "empty_dir": "directory empty",
+    "missing": "no such file or directory",
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_bad_input_is_one_error_line_and_exit_code_2(tmp_path: Path, case: str) -> None:
+    path = bad_inputs(tmp_path)[case]
+    result = CliRunner().invoke(app, ["analyze", str(path)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert EXPECTED[case] in lines[0] and str(path) in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_console_format_refuses_output_file(tmp_path: Path) -> None:
+    code, _, err = invoke(str(CUDA_FIXTURE), "--output", str(tmp_path / "x.txt"))
+    assert code == 2 and err.startswith("error: --output needs --format json or md")
+
+
+def test_analyze_and_help_do_not_import_torch() -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from typer.testing import CliRunner
+        from perfkit.cli import app
+        runner = CliRunner()
+        assert runner.invoke(app, ["analyze", "--help"]).exit_code == 0
+        result = runner.invoke(app, ["analyze", {str(CUDA_FIXTURE)!r}, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        for fmt in ("console", "md"):
+            assert runner.invoke(app, ["analyze", {str(CUDA_FIXTURE)!r}, "--format", fmt]).exit_code == 0
+        print("torch" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"

@@ -1,0 +1,53 @@
+"""Finding traces under a path, and TensorBoard's file layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfkit.errors import TraceError
+from perfkit.trace.files import TRACE_NAME_RE, default_worker, find_traces, trace_file_path
+
+
+def test_trace_file_path_follows_tensorboard_layout() -> None:
+    assert trace_file_path("logs", "resnet amp", "host_12", gzip=False) == Path(
+        "logs/resnet_amp/host_12.pt.trace.json"
+    )
+    assert trace_file_path("logs", "r", "w", gzip=True, span="1700") == Path(
+        "logs/r/w.1700.pt.trace.json.gz"
+    )
+    # A worker ending in .<digits> would be read as a span by TensorBoard.
+    path = trace_file_path("logs", "r", "node.3", gzip=False)
+    match = TRACE_NAME_RE.match(path.name)
+    assert match and match.group("worker") == "node_3" and match.group("span") is None
+    assert TRACE_NAME_RE.match(trace_file_path("d", "r", default_worker(), gzip=False).name)
+    with pytest.raises(ValueError):
+        trace_file_path("d", "r", "w", gzip=False, span="x1")
+
+
+def test_find_traces_in_file_dir_and_logdir(tmp_path: Path) -> None:
+    run = tmp_path / "logdir" / "run1"
+    run.mkdir(parents=True)
+    a = run / "w0.pt.trace.json"
+    b = run / "w1.123.pt.trace.json.gz"
+    c = tmp_path / "logdir" / "direct.pt.trace.json"
+    for p in (a, b, c):
+        p.write_text("{}")
+    (run / "notes.txt").write_text("x")
+    (run / ".w0.pt.trace.json.abc.tmp").write_text("x")
+    assert find_traces(a) == [a]
+    assert find_traces(run) == [a, b]
+    assert find_traces(tmp_path / "logdir") == sorted([a, b, c])
+
+
+def test_nothing_to_find(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="no such file or directory"):
+        find_traces(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(TraceError, match="directory empty"):
+        find_traces(empty)
+    (empty / "readme.md").write_text("x")
+    with pytest.raises(TraceError, match=r"no \*\.pt\.trace\.json"):
+        find_traces(empty)

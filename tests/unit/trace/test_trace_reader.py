@@ -1,0 +1,227 @@
+"""The streaming reader: every layout gives the same events; bad input gives one clear line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from trace_helpers import CUDA_FIXTURE, LAYOUTS, T0, ev, launch, write_trace
+
+from perfkit.errors import TraceError
+from perfkit.trace import reader
+from perfkit.trace.events import Category, EventStore
+from perfkit.trace.reader import read_trace
+
+COLUMNS = (
+    "cat",
+    "name",
+    "ts",
+    "dur",
+    "pid",
+    "tid",
+    "correlation",
+    "external_id",
+    "device",
+    "stream",
+    "blocks",
+)
+
+
+def sample_events() -> list[dict[str, Any]]:
+    return [
+        {"name": "process_name", "ph": "M", "ts": T0, "pid": 1, "tid": 0, "args": {"name": "python"}},
+        ev("user_annotation", "ProfilerStep#7", 0, 50),
+        ev("cpu_op", "aten::addmm", 1, 20, **{"External id": 3, "Input Dims": [[2, 3], [3, 4]]}),
+        *launch("cudaLaunchKernel", 2, 3.5, 11, "sgemm, {weird}, name", 6, 10.25),
+        ev("kernel", "k2", 20, 1, pid=0, tid=7, corr=12, device=0, stream=7, grid=[4, 2, 1]),
+        ev("python_function", "train.py(12): step", 0, 40),
+        ev("cuda_driver", "cuLaunchKernel", 30, 2, corr=13),
+        {"ph": "i", "s": "t", "cat": "cpu_instant_event", "name": "[memory]", "pid": 1, "tid": 1,
+         "ts": T0 + 3, "args": {"Total Allocated": 2048, "Bytes": 1024, "Device Id": 0, "Device Type": 1}},
+    ]  # fmt: skip
+
+
+def columns(store: EventStore) -> dict[str, list[Any]]:
+    out = {c: getattr(store, c).tolist() for c in COLUMNS}
+    out["name"] = [store.names[i] for i in out["name"]]
+    return out
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_every_layout_reads_to_the_same_columns(tmp_path: Path, layout: str, gz: bool) -> None:
+    path = write_trace(tmp_path / "t.pt.trace.json", sample_events(), layout=layout, gz=gz,
+                       deviceProperties=[{"id": 0, "name": "GPU", "numSms": 80, "computeMajor": 7,
+                                          "computeMinor": 0, "totalGlobalMem": 16}],
+                       distributedInfo={"backend": "nccl", "rank": 1, "world_size": 4})  # fmt: skip
+    store = read_trace(path)
+    reference = read_trace(write_trace(tmp_path / "ref.pt.trace.json", sample_events()))
+    assert columns(store) == columns(reference)
+    # python_function, flows and metadata rows are dropped; [memory] is kept apart.
+    assert [store.names[i] for i in store.name.tolist()] == [
+        "ProfilerStep#7", "aten::addmm", "cudaLaunchKernel", "sgemm, {weird}, name", "k2", "cuLaunchKernel",
+    ]  # fmt: skip
+    assert store.ts.tolist()[:3] == [0, 1000, 2000] and store.dur.tolist()[2:4] == [3500, 10250]
+    assert store.correlation.tolist()[2:4] == [11, 11]
+    assert store.blocks.tolist()[4] == 8
+    assert store.device.tolist()[3:5] == [0, 0] and store.device.tolist()[0] == -1
+    assert store.memory.total_allocated.tolist() == [2048] and store.memory.device.tolist() == [0]
+    if layout != "array":
+        assert store.meta.devices[0].sm_count == 80
+        assert store.meta.devices[0].compute_capability == "7.0"
+        assert store.meta.distributed is not None and store.meta.distributed.rank == 1
+
+
+def test_tiny_chunks_cut_everywhere_and_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = read_trace(CUDA_FIXTURE)
+    for size in (7, 64, 333):
+        monkeypatch.setattr(reader, "CHUNK_BYTES", size)
+        assert columns(read_trace(CUDA_FIXTURE)) == columns(reference)
+
+
+def test_a_cut_inside_an_event_falls_back_to_ijson_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compact JSON with arrays of objects in args: the delimiter also occurs inside events."""
+    events = [
+        ev("user_annotation", "ProfilerStep#1", 0, 50),
+        *[ev("cpu_op", f"op{i}", i, 1, shapes=[{"a": 1}, {"b": 2}]) for i in range(40)],
+    ]
+    path = write_trace(tmp_path / "c.pt.trace.json", events, layout="compact")
+    calls: list[Path] = []
+    real = reader._read_with_ijson
+
+    def spy(source: Path, stream: Any) -> EventStore:
+        calls.append(source)
+        return real(source, stream)
+
+    monkeypatch.setattr(reader, "_read_with_ijson", spy)
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 200)
+    store = read_trace(path)
+    assert calls == [path]
+    assert len(store) == 41
+    assert [store.names[i] for i in store.name.tolist()][1:4] == ["op0", "op1", "op2"]
+
+
+def test_kineto_layout_stays_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: Any) -> None:
+        raise AssertionError("fell back to ijson")
+
+    monkeypatch.setattr(reader, "_read_with_ijson", fail)
+    store = read_trace(CUDA_FIXTURE)
+    assert store.count(Category.KERNEL) == 11
+
+
+def test_microsecond_floats_become_exact_integer_nanoseconds(tmp_path: Path) -> None:
+    events = [
+        {
+            "ph": "X",
+            "cat": "cpu_op",
+            "name": "a",
+            "pid": 1,
+            "tid": 1,
+            "ts": 4458676522690.655,
+            "dur": 0.001,
+        },
+        {
+            "ph": "X",
+            "cat": "cpu_op",
+            "name": "b",
+            "pid": 1,
+            "tid": 1,
+            "ts": 4458676522750.123,
+            "dur": 63.813,
+        },
+    ]
+    store = read_trace(write_trace(tmp_path / "p.pt.trace.json", events))
+    assert store.dur.dtype == np.int64 and store.dur.tolist() == [1, 63813]
+    # Times are relative to an origin in the trace's own clock, in whole nanoseconds.
+    assert store.origin_ns + int(store.ts[0]) == 4458676522690655
+    assert int(store.ts[1] - store.ts[0]) == 59468
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def one_line_error(path: Path) -> str:
+    with pytest.raises(TraceError) as info:
+        read_trace(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message
+    return message
+
+
+def test_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "x.pt.trace.json"
+    path.write_text("this is not json\n")
+    assert "not JSON" in one_line_error(path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.pt.trace.json"
+    path.write_text("")
+    assert "empty" in one_line_error(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_truncated_json(tmp_path: Path, gz: bool) -> None:
+    text = CUDA_FIXTURE.read_text()
+    cut = text[: len(text) // 2]
+    path = tmp_path / "cut.pt.trace.json"
+    if gz:
+        data = gzip.compress(text.encode())
+        path = tmp_path / "cut.pt.trace.json.gz"
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_text(cut)
+    assert "truncated" in one_line_error(path)
+
+
+def test_truncated_compact_json_falls_back_and_still_says_truncated(tmp_path: Path) -> None:
+    text = json.dumps({"traceEvents": [ev("cpu_op", f"op{i}", i, 1) for i in range(30)]})
+    path = tmp_path / "cut.json"
+    path.write_text(text[:-40])
+    assert "truncated" in one_line_error(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"kind": "perfkit.run", "steps": []}', "not a torch.profiler trace"),
+        ('"a string"', "not a torch.profiler trace"),
+        ('{"traceEvents": 5}', "not a torch.profiler trace"),
+        ("[1, 2, 3]", "no events"),
+        ('{"a": [1, 2}', "not JSON"),
+        ('{"traceEvents": [{"ph": "X"}] garbage', "not JSON"),
+    ],
+)
+def test_json_that_is_not_a_trace(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "other.json"
+    path.write_text(text)
+    assert expected in one_line_error(path)
+
+
+def test_trace_without_usable_events(tmp_path: Path) -> None:
+    for i, events in enumerate(
+        ([], [{"ph": "s", "id": 1, "pid": 1, "tid": 1, "ts": 1.0, "cat": "ac2g"}])
+    ):
+        path = write_trace(tmp_path / f"none{i}.pt.trace.json", events)
+        assert "no events" in one_line_error(path)
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    assert "no such file" in one_line_error(tmp_path / "missing.pt.trace.json")
+    assert "directory" in one_line_error(tmp_path)
+
+
+def test_gzip_extension_with_plain_text_is_read_by_content(tmp_path: Path) -> None:
+    path = tmp_path / "plain.pt.trace.json.gz"
+    path.write_text(CUDA_FIXTURE.read_text())
+    assert len(read_trace(path)) == len(read_trace(CUDA_FIXTURE))

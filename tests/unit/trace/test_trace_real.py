@@ -1,0 +1,98 @@
+"""Real GPU/CPU traces recorded by others (``shared/traces``; skipped when absent)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perfkit.trace import analyze_file, reader
+from perfkit.trace.model import NOT_APPLICABLE_NO_DEVICE, TraceAnalysis
+
+Shared = Callable[[str], Path]
+
+
+def check_sums(a: TraceAnalysis) -> None:
+    for step in a.steps:
+        assert sum(step.breakdown.values()) == step.duration_ns
+        assert all(v >= 0 for v in step.breakdown.values())
+    assert sum(c.total_ns for c in a.breakdown) == a.steps_total_ns
+
+
+@pytest.fixture(autouse=True)
+def no_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real Kineto files must be read on the fast (chunked orjson) path."""
+
+    def fail(*_: Any) -> None:
+        raise AssertionError("fell back to ijson on a Kineto file")
+
+    monkeypatch.setattr(reader, "_read_with_ijson", fail)
+
+
+def test_a100_control(shared_trace: Shared) -> None:
+    a = analyze_file(shared_trace("a100_train_control"))
+    assert [s.name for s in a.steps] == [f"ProfilerStep#{n}" for n in range(1009, 1015)]
+    check_sums(a)
+    # DataLoader __next__ events carry cat user_annotation here: the plugin shows 0.
+    assert a.category("DataLoader").total_ns > 0
+    assert a.phase_mapping == "torch" and a.phases["data"].host_ns > 0
+    assert a.device is not None
+    assert a.device.unlinked_device_events == 0  # every kernel found its launch
+    assert a.device.kernels == 8568
+    assert 0 < a.device.utilization <= 1  # type: ignore[operator]
+    assert a.devices[0].name.startswith("NVIDIA A100") and a.devices[0].sm_count == 108
+    assert a.distributed is not None and (a.distributed.rank, a.distributed.world_size) == (3, 8)
+
+
+def test_triton_kernel_launched_through_cuda_driver_is_attributed(shared_trace: Shared) -> None:
+    a = analyze_file(shared_trace("a100_triton_cuda_driver"))
+    check_sums(a)
+    assert a.device is not None and a.device.kernels == 1 and a.device.launches == 1
+    (kernel,) = a.top_kernels
+    assert kernel.name == "triton_poi_fused_add_cos_sin_0" and kernel.total_ns == 1760
+    # Its cuLaunchKernel sits inside the Triton op, which therefore owns the kernel.
+    assert [(o.name, o.self_device_ns) for o in a.top_ops_by_device] == [
+        ("triton_poi_fused_add_cos_sin_0", 1760)
+    ]
+    assert any("cuLaunchKernel" in n for n in a.notes)
+
+
+def test_nccl_communication(shared_trace: Shared) -> None:
+    a = analyze_file(shared_trace("a100_nccl_allreduce"))
+    check_sums(a)
+    assert len(a.steps) == 3
+    assert a.device is not None and a.device.communication_ns > 0
+    assert a.category("Communication").total_ns > 0
+    assert a.communication_share is not None and 0 < a.communication_share < 1
+    assert a.device.communication_overlap is not None
+
+
+def test_mi250_rocm(shared_trace: Shared) -> None:
+    a = analyze_file(shared_trace("mi250_rocm_train"))
+    check_sums(a)
+    # The GPU-side ProfilerStep#1 (gpu_user_annotation) is not a host step.
+    assert [s.name for s in a.steps] == ["ProfilerStep#1", "ProfilerStep#2"]
+    assert a.device is not None and a.device.kernels == 14 and a.device.unlinked_device_events == 0
+    assert a.devices[0].name == "AMD Radeon Graphics"
+    assert a.device.est_sm_efficiency is None  # ROCm kernels carry no grid: unknown, not 0
+
+
+def test_v100_fp32_uses_no_tensor_cores(shared_trace: Shared) -> None:
+    a = analyze_file(shared_trace("v100_train_fwdbwd"))
+    check_sums(a)
+    assert a.device is not None and a.device.compute_capability == "7.0"
+    assert a.device.tensor_core_share == 0.0
+    assert "aten::cudnn_convolution" in a.device.tensor_core_eligible_ops
+
+
+def test_cpu_only_trace(shared_trace: Shared) -> None:
+    a = analyze_file(shared_trace("cpu_only"))
+    check_sums(a)
+    assert len(a.steps) == 1
+    assert a.device is None and a.device_not_applicable == NOT_APPLICABLE_NO_DEVICE
+    assert all(s.kernel_ns is None and s.kernel_busy_ns is None for s in a.steps)
+    assert a.category("Kernel").total_ns == 0
+    assert a.category("Communication").total_ns > 0  # gloo collectives on the host
+    assert a.top_kernels == () and a.top_ops_by_device == ()
