@@ -6,6 +6,8 @@ does not contain (no grid sizes, no SM count, no memory events), never a guess.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +78,9 @@ def device_metrics(index: TraceIndex) -> DeviceMetrics:
     tc_ns = int(dur[k_rows[store.has_name(tc_ids)[k_rows]]].sum())
     eligible_ops, eligible_kernel_ns = _eligible(index, k_rows)
 
+    sync_rows = index.rows(store.mask(Category.RUNTIME, Category.DRIVER) & store.has_name(store.name_ids(is_host_sync)))
+    syncs_by_step = np.bincount(index.step[sync_rows], minlength=len(windows))
+
     return DeviceMetrics(
         steps_total_ns=total,
         kernel_busy_ns=busy,
@@ -103,7 +108,23 @@ def device_metrics(index: TraceIndex) -> DeviceMetrics:
         compute_capability=None if main is None else main.compute_capability,
         **_peak_memory(index),
         unlinked_device_events=int(np.count_nonzero(index.is_work & (index.links.launch < 0))),
+        syncs=int(sync_rows.size),
+        syncs_per_step=float(np.median(syncs_by_step)) if syncs_by_step.size else 0.0,
     )
+
+
+_HOST_SYNC = re.compile(r"^(cuda|hip)(Device|Stream|Event)Synchronize$|^(cuda|hip)Memcpy(WithStream|2D|3D)?$")
+
+
+def is_host_sync(name: str) -> bool:
+    """Runtime calls that block the host until the device catches up.
+
+    Explicit synchronisation (``cudaDeviceSynchronize``, ``cudaStreamSynchronize`` — what
+    ``.item()``, ``.cpu()`` and printing a CUDA tensor end in — ``cudaEventSynchronize``)
+    and synchronous copies (``cudaMemcpy``, HIP's ``hipMemcpyWithStream``). Each one stalls
+    the launch queue: a deterministic count worth gating in CI.
+    """
+    return _HOST_SYNC.match(name) is not None
 
 
 def _host_wait(index: TraceIndex, by_start: IntArray, gaps: iv.Intervals) -> int:

@@ -217,6 +217,9 @@ class DeviceMetrics:
       are medians over steps; ``mean_kernel_ns`` = ``kernel_ns`` ÷ ``kernels`` and
       ``median_kernel_ns`` the median kernel duration (many launches of short kernels
       point to a launch-bound loop: a launch costs the host several µs).
+    * ``syncs``/``syncs_per_step``: runtime calls that block the host until the device
+      catches up (``cudaStreamSynchronize`` from ``.item()``, ``cudaDeviceSynchronize``,
+      synchronous ``cudaMemcpy``), in total and the median per step;
     * ``tensor_core_share`` = kernel time of tensor-core kernels ÷ ``kernel_ns``
       (:func:`perfkit.trace.kernels.uses_tensor_cores`).
       ``tensor_core_eligible_ops`` lists the conv/matmul-family operators seen;
@@ -259,6 +262,8 @@ class DeviceMetrics:
     device_memory_bytes: int | None
     peak_memory_share: float | None
     unlinked_device_events: int
+    syncs: int = 0
+    syncs_per_step: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -296,6 +301,8 @@ class DeviceMetrics:
             device_memory_bytes=_opt_int(data.get("device_memory_bytes")),
             peak_memory_share=_opt_float(data.get("peak_memory_share")),
             unlinked_device_events=int(data.get("unlinked_device_events", 0)),
+            syncs=int(data.get("syncs", 0)),
+            syncs_per_step=float(data.get("syncs_per_step", 0.0)),
         )
 
 

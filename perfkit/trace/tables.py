@@ -151,6 +151,7 @@ def device_table(a: TraceAnalysis) -> Table | None:
         ("Kernel time (all streams)", f"{ms(d.kernel_ns)} ms"),
         ("Kernels / launch calls", f"{d.kernels} / {d.launches}"),
         ("Kernels per step (median)", count(d.kernels_per_step)),
+        ("Host syncs per step (median)", count(d.syncs_per_step)),
         ("Kernel duration mean / median", f"{us(d.mean_kernel_ns)} / {us(d.median_kernel_ns)}"),
         ("Memcpy / memset time", f"{ms(d.memcpy_ns)} ms / {ms(d.memset_ns)} ms"),
         ("Tensor-core kernel share", pct(d.tensor_core_share)),

@@ -44,6 +44,8 @@ def test_a100_control(shared_trace: Shared) -> None:
     assert 0 < a.device.utilization <= 1  # type: ignore[operator]
     assert a.devices[0].name.startswith("NVIDIA A100") and a.devices[0].sm_count == 108
     assert a.distributed is not None and (a.distributed.rank, a.distributed.world_size) == (3, 8)
+    # 60 cudaStreamSynchronize calls over 6 steps: host syncs are counted per step.
+    assert (a.device.syncs, a.device.syncs_per_step) == (60, 10.0)
 
 
 def test_triton_kernel_launched_through_cuda_driver_is_attributed(shared_trace: Shared) -> None:
@@ -96,3 +98,12 @@ def test_cpu_only_trace(shared_trace: Shared) -> None:
     assert a.category("Kernel").total_ns == 0
     assert a.category("Communication").total_ns > 0  # gloo collectives on the host
     assert a.top_kernels == () and a.top_ops_by_device == ()
+
+
+def test_host_sync_names() -> None:
+    from perfkit.trace.device import is_host_sync
+
+    for name in ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy", "hipMemcpyWithStream", "hipDeviceSynchronize"):
+        assert is_host_sync(name), name
+    for name in ("cudaMemcpyAsync", "cudaLaunchKernel", "cudaStreamWaitEvent", "cudaEventRecord"):
+        assert not is_host_sync(name), name
