@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from perfkit.results import RunResult, RunWarning
-from perfkit.summary import RunSummary
+from perfkit.summary import PhaseSummary, RunSummary
 
 #: DataLoader share of the step above which loading is worth fixing (the TensorBoard
 #: plugin's threshold: at 5 % the best possible saving is already worth a config change).
@@ -61,11 +61,14 @@ class AdviceFacts:
 
     device_type: str | None = None
     cpu_count: int | None = None
+    time_basis: str = "host"
     data_share: float | None = None
     data_ms: float | None = None
     num_workers: int | None = None
     pin_memory: bool | None = None
     persistent_workers: bool | None = None
+    epoch_restarts: int | None = None
+    forward_backward_share: float | None = None
     gpu_utilization: float | None = None
     tensor_core_share: float | None = None
     tensor_core_eligible_ops: bool | None = None
@@ -95,36 +98,71 @@ class AdviceFacts:
         return replace(self, **updates)
 
 
+def _share_and_ms(phase: PhaseSummary | None, device: bool) -> tuple[float | None, float | None]:
+    if phase is None:
+        return None, None
+    if device and phase.device is not None:
+        return phase.device_share, phase.device.median
+    return phase.share, phase.host.median
+
+
+def _epoch_restarts(result: RunResult) -> int | None:
+    """Epoch starts (new DataLoader iterators) inside the measured steps, or None if unknown."""
+    data_cfg = result.config.get("data", {})
+    size = result.counters.dataset_samples
+    batch = data_cfg.get("batch_size")
+    if not size or not batch:
+        return None
+    batch = int(batch)
+    per_epoch = size // batch if data_cfg.get("drop_last", True) else -(-size // batch)
+    if per_epoch <= 0:
+        return None
+    accum = int(result.config.get("loop", {}).get("grad_accum", 1))
+    measured = [s.index for s in result.steps if s.measured]
+    if not measured:
+        return None
+    start = measured[0] * accum  # batches drawn before the first measured step
+    end = (measured[-1] + 1) * accum
+    # A new epoch starts when batch number k (0-based) is a multiple of per_epoch, k > 0.
+    return (end - 1) // per_epoch - start // per_epoch + (1 if start > 0 and start % per_epoch == 0 else 0)
+
+
 def facts_from_run(result: RunResult, summary: RunSummary) -> AdviceFacts:
-    """Facts measured by a perfkit run (config + summary)."""
+    """Facts measured by a perfkit run (config + summary).
+
+    On CUDA, shares come from device (CUDA-event) time: host time of a phase soaks up GPU
+    work queued earlier whenever the phase synchronises (a pageable copy, GradScaler's inf
+    check), so a host share can blame data loading or the optimizer for time the GPU spent
+    on forward/backward. The device share of ``data`` is the GPU idling for the next batch.
+    """
     config = result.config
     data_cfg = config.get("data", {})
-    opt_cfg = config.get("optimizer", {})
     toggles = config.get("toggles", {})
-    data = summary.phase("data")
-    optimizer = summary.phase("optimizer")
     env = result.environment
+    device = summary.device_step is not None
+    data_share, data_ms = _share_and_ms(summary.phase("data"), device)
+    optimizer_share, optimizer_ms = _share_and_ms(summary.phase("optimizer"), device)
+    fwd_share = sum(_share_and_ms(summary.phase(p), device)[0] or 0.0 for p in ("forward", "backward"))
     capability = float(env.device_capability) if env.device_capability else None
-    variant = "fused" if opt_cfg.get("fused") else "foreach" if opt_cfg.get("foreach") else None
-    if variant is None:
-        # torch's default when foreach/fused are unset: foreach on CUDA, a for-loop on CPU.
-        variant = "foreach" if env.device_type == "cuda" else "for-loop"
     peak = result.memory.device_peak_reserved_bytes
     return AdviceFacts(
         device_type=env.device_type,
         cpu_count=env.cpu_count,
-        data_share=data.share if data else None,
-        data_ms=data.host.median if data else None,
+        time_basis="device" if device else "host",
+        data_share=data_share,
+        data_ms=data_ms,
         num_workers=data_cfg.get("num_workers"),
         pin_memory=data_cfg.get("pin_memory"),
         persistent_workers=data_cfg.get("persistent_workers"),
+        epoch_restarts=_epoch_restarts(result),
+        forward_backward_share=fwd_share if summary.phases else None,
         compute_capability=capability,
         amp=toggles.get("amp"),
         grad_scaler=toggles.get("amp") == "fp16" or None,
-        optimizer_share=optimizer.share if optimizer else None,
-        optimizer_ms=optimizer.host.median if optimizer else None,
-        optimizer_name=opt_cfg.get("name"),
-        optimizer_variant=variant,
+        optimizer_share=optimizer_share,
+        optimizer_ms=optimizer_ms,
+        optimizer_name=config.get("optimizer", {}).get("name"),
+        optimizer_variant=result.measurement.optimizer_variant,
         conv_layers=result.counters.conv_layers,
         channels_last=toggles.get("channels_last"),
         peak_memory_bytes=peak,
@@ -141,44 +179,54 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _oversubscribed(f: AdviceFacts) -> bool:
+    return bool(f.num_workers) and f.cpu_count is not None and (f.num_workers or 0) >= f.cpu_count
+
+
 def rule_data_loading(f: AdviceFacts) -> Advice | None:
     if f.data_share is None or f.data_share <= DATA_SHARE_THRESHOLD:
         return None
     fixes = []
     if f.num_workers == 0:
         fixes.append("set data.num_workers (loading runs in the training process now)")
-    elif f.num_workers is not None:
+    elif f.num_workers is not None and not _oversubscribed(f):
         fixes.append(f"try more than {f.num_workers} data.num_workers")
     if f.device_type == "cuda" and f.pin_memory is False:
         fixes.append("set data.pin_memory: true (pinned host memory allows async copies)")
-    if f.num_workers and f.persistent_workers is False:
-        fixes.append("set data.persistent_workers: true (workers restart every epoch otherwise)")
+    if f.num_workers and f.persistent_workers is False and f.epoch_restarts:
+        fixes.append(
+            f"set data.persistent_workers: true ({f.epoch_restarts} epoch start(s) in the measured steps "
+            "restarted the workers)"
+        )
     if not fixes:
-        fixes.append("use more DataLoader workers, pin_memory and persistent_workers")
+        fixes.append("make each sample cheaper to load (pre-decode, smaller images, a faster transform)")
     ms = f" (median {f.data_ms:.2f} ms)" if f.data_ms is not None else ""
+    basis = "GPU idle waiting for data" if f.time_basis == "device" else "data loading"
     return Advice(
         "data-loading",
         "high" if f.data_share > 4 * DATA_SHARE_THRESHOLD else "medium",
         "The step waits on data loading: " + "; ".join(fixes),
-        f"data loading is {_pct(f.data_share)} of the step{ms}",
+        f"{basis} is {_pct(f.data_share)} of the step{ms}",
         f"data > {_pct(DATA_SHARE_THRESHOLD)} of the step",
     )
 
 
 def rule_workers_oversubscribed(f: AdviceFacts) -> Advice | None:
-    if not f.num_workers or f.cpu_count is None:
+    if not _oversubscribed(f):
         return None
-    free = max(f.cpu_count - 1, 1)  # the training process itself needs a core
-    if f.num_workers < free:
-        return None
+    measured = ""
+    if f.data_share is not None and f.forward_backward_share is not None:
+        measured = (
+            f"; this run: data {_pct(f.data_share)} and forward+backward {_pct(f.forward_backward_share)} "
+            "of the step"
+        )
     return Advice(
         "workers-oversubscribed",
         "medium",
-        "DataLoader workers compete with compute for CPU cores: compare fewer workers "
-        "(perfkit compare exp.yaml --vs data.num_workers=N)",
-        f"{f.num_workers} workers on {f.cpu_count} CPU cores ({free} free besides the training process); "
-        "on a 2-core machine 2 workers cut data wait from 37 ms to 2 ms but doubled forward time",
-        "num_workers ≥ CPU cores − 1",
+        "DataLoader workers compete with the training process for CPU cores, slowing compute: "
+        "compare fewer workers (perfkit compare exp.yaml --vs data.num_workers=N)",
+        f"{f.num_workers} workers on {f.cpu_count} CPU cores{measured}",
+        "num_workers ≥ CPU cores (the training process needs cores of its own)",
     )
 
 
@@ -239,11 +287,12 @@ def rule_optimizer(f: AdviceFacts) -> Advice | None:
         return None
     target = "fused: true" if fused_ok else "foreach: true"
     ms = f" (median {f.optimizer_ms:.2f} ms)" if f.optimizer_ms is not None else ""
-    current = f.optimizer_variant or "a for-loop"
+    runs_as = f" and runs as {f.optimizer_variant}" if f.optimizer_variant else ""
+    unless = "" if f.optimizer_variant else " (unless it already does)"
     return Advice(
         "optimizer-foreach-fused",
         "medium",
-        f"The optimizer step is a large share of the step and runs as {current}: set optimizer.{target}",
+        f"The optimizer step is a large share of the step{runs_as}: set optimizer.{target}{unless}",
         f"optimizer is {_pct(f.optimizer_share)} of the step{ms}",
         f"optimizer > {_pct(OPTIMIZER_SHARE_THRESHOLD)} of the step, a faster variant available",
     )

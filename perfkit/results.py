@@ -139,7 +139,15 @@ class Counters:
     ``torch.utils.flop_counter.FlopCounterMode`` counts them (a matmul is 2·M·N·K), plus
     perfkit's formula for CPU flash attention, which the counter misses. The optimizer's
     element-wise work is not counted. ``None`` when counting failed (the warning says why).
-    ``conv_layers`` is the number of ``nn.Conv*d`` modules (for the channels_last advice).
+    It is counted on a micro-batch of the configured ``batch_size``, so a short last batch
+    never changes it. ``conv_flops_per_step`` is the convolutions' part of it.
+
+    ``flops_dtype``/``conv_flops_dtype``: the precision matmuls and convolutions ran in
+    ('fp32', 'tf32', 'bf16', 'fp16'). ``peak_flops_per_s`` is the datasheet peak for that
+    mix (:func:`perfkit.runtime.peaks.effective_peak_flops_per_s`), ``None`` when unknown.
+    ``samples_per_step`` is the nominal ``batch_size × grad_accum``; ``dataset_samples`` is
+    the dataset's length. ``conv_layers`` counts ``nn.Conv2d`` modules (what channels_last
+    applies to).
     """
 
     parameters: int
@@ -150,6 +158,9 @@ class Counters:
     samples_per_step: int
     tokens_per_step: int | None
     conv_layers: int
+    conv_flops_per_step: int | None = None
+    conv_flops_dtype: str | None = None
+    dataset_samples: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -184,19 +195,25 @@ class Memory:
 
 @dataclass(frozen=True)
 class Measurement:
-    """How the run was measured, so that a report can say it."""
+    """How the run was measured, so that a report can say it.
+
+    ``optimizer_variant`` is what the optimizer actually ran as: 'fused', 'foreach' or
+    'for-loop' (torch's own default resolved: foreach on CUDA, a for-loop on CPU).
+    """
 
     clock: str
     sync: bool
     amp_dtype: str | None
     trace_path: str | None = None
     notes: tuple[str, ...] = ()
+    optimizer_variant: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "clock": self.clock,
             "sync": self.sync,
             "amp_dtype": self.amp_dtype,
+            "optimizer_variant": self.optimizer_variant,
             "trace_path": self.trace_path,
             "notes": list(self.notes),
         }
@@ -209,6 +226,7 @@ class Measurement:
             amp_dtype=data.get("amp_dtype"),
             trace_path=data.get("trace_path"),
             notes=tuple(data.get("notes", ())),
+            optimizer_variant=data.get("optimizer_variant"),
         )
 
 

@@ -82,16 +82,3 @@ def describe(samples: Sequence[float]) -> Distribution | None:
         min=float(arr.min()),
         max=float(arr.max()),
     )
-
-
-def significant_digits_for(value: float, uncertainty: float | None, max_digits: int = 4) -> int:
-    """Decimal places worth printing for ``value`` given an uncertainty (e.g. an IQR).
-
-    Like torch.utils.benchmark's trimming: digits below the first significant digit of
-    the uncertainty are noise. Always at least 0 and at most ``max_digits`` decimals.
-    """
-    if uncertainty is None or uncertainty <= 0 or not math.isfinite(uncertainty):
-        magnitude = math.floor(math.log10(abs(value))) if value else 0
-        return max(0, min(max_digits, 2 - magnitude))
-    decimals = -math.floor(math.log10(uncertainty))
-    return max(0, min(max_digits, decimals))

@@ -20,7 +20,12 @@ def facts_from_trace(analysis: TraceAnalysis) -> AdviceFacts:
     signals = analysis.signals
     step_ns = statistics.median(s.duration_ns for s in analysis.steps) if analysis.steps else None
     optimizer = analysis.phases.get("optimizer") if analysis.phase_mapping != "none" else None
-    optimizer_share = optimizer.host_ns / step_ns if optimizer is not None and step_ns else None
+    # With device activity, the optimizer's cost is its kernel time: its host range also
+    # holds any wait for earlier GPU work (GradScaler's inf check, an .item()).
+    optimizer_ns = None
+    if optimizer is not None:
+        optimizer_ns = optimizer.kernel_ns if device is not None and optimizer.kernel_ns is not None else optimizer.host_ns
+    optimizer_share = optimizer_ns / step_ns if optimizer_ns is not None and step_ns else None
     amp: str | None = None
     scaler: bool | None = None
     variant: str | None = None
@@ -42,6 +47,7 @@ def facts_from_trace(analysis: TraceAnalysis) -> AdviceFacts:
             capability = None
     return AdviceFacts(
         device_type="cuda" if device is not None else None,
+        time_basis="device" if device is not None else "host",
         data_share=analysis.dataloader_share,
         gpu_utilization=device.utilization if device is not None else None,
         tensor_core_share=device.tensor_core_share if device is not None else None,
@@ -50,7 +56,7 @@ def facts_from_trace(analysis: TraceAnalysis) -> AdviceFacts:
         amp=amp,
         grad_scaler=scaler,
         optimizer_share=optimizer_share,
-        optimizer_ms=optimizer.host_ns / 1e6 if optimizer is not None else None,
+        optimizer_ms=optimizer_ns / 1e6 if optimizer_ns is not None else None,
         optimizer_variant=variant,
         peak_memory_bytes=device.peak_memory_bytes if device is not None else None,
         device_memory_bytes=device.device_memory_bytes if device is not None else None,

@@ -90,13 +90,14 @@ def run(
     memory: Memory | None = None,
     conv_layers: int = 2,
     trace: dict[str, Any] | None = None,
+    dataset_samples: int | None = 1024,
 ) -> RunResult:
     return RunResult(
         name=name,
         started_at="2026-11-27T00:00:00+00:00",
         config=config if config is not None else dict(CONFIG, name=name),
         environment=environment,
-        measurement=Measurement(clock="perf_counter", sync=False, amp_dtype=None),
+        measurement=Measurement(clock="perf_counter", sync=False, amp_dtype=None, optimizer_variant="for-loop"),
         counters=Counters(
             parameters=1000,
             trainable_parameters=1000,
@@ -106,6 +107,7 @@ def run(
             samples_per_step=32,
             tokens_per_step=None,
             conv_layers=conv_layers,
+            dataset_samples=dataset_samples,
         ),
         memory=memory or Memory(None, None, None, 300 * 2**20),
         steps=tuple(steps),

@@ -146,6 +146,8 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
             raise BuildError(f"data.params.root: no images ({', '.join(self.EXTENSIONS)}) under {root}/<class>/")
         self.image_size = image_size
         self.resize = resize or int(image_size * 8 / 7)
+        if self.resize < image_size:
+            raise BuildError(f"data.params.resize: {self.resize} is smaller than image_size {image_size}; raise it")
         self.mean, self.std = _normalize_constants(3)
         self.seed = seed
 
@@ -182,11 +184,14 @@ class DataSpec:
     tokens_per_sample: int | None
 
 
-def build_dataset(config: DataConfig, base_dir: Path) -> DataSpec:
-    """Build the dataset named by ``data.name`` with ``data.params`` as keyword arguments."""
+def build_dataset(config: DataConfig, base_dir: Path, seed: int = 0) -> DataSpec:
+    """Build the dataset named by ``data.name`` with ``data.params`` as keyword arguments.
+
+    Built-in datasets take the experiment's ``seed`` unless ``data.params.seed`` is set."""
     name = config.name
     params = dict(config.params)
     if name in BUILTIN_DATASET_FACTORIES:
+        params.setdefault("seed", seed)
         dataset = call_factory(BUILTIN_DATASET_FACTORIES[name], params, "data.params", f"built-in dataset '{name}'")
     else:
         factory = resolve_callable(name, base_dir, "data.name")

@@ -48,13 +48,19 @@ _PASS_THROUGH = (
 class OptimizerSetup:
     optimizer: Optimizer
     scheduler: LRScheduler | None
-    variant: str  # "fused", "foreach", "for-loop" or "default" (torch's choice)
+    variant: str  # "fused", "foreach" or "for-loop"
 
 
 def build_optimizer(
-    config: OptimizerConfig, params: Iterable[torch.nn.Parameter], default_total_steps: int
+    config: OptimizerConfig,
+    params: Iterable[torch.nn.Parameter],
+    default_total_steps: int,
+    device_type: str = "cpu",
 ) -> OptimizerSetup:
-    """Build the optimizer and scheduler; torch's refusals become :class:`BuildError`."""
+    """Build the optimizer and scheduler; torch's refusals become :class:`BuildError`.
+
+    ``variant`` says what torch will run: with foreach/fused unset, torch picks foreach
+    when every parameter is on CUDA and a per-parameter for-loop otherwise."""
     cls = OPTIMIZER_CLASSES[config.name]
     kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
     for key in _PASS_THROUGH:
@@ -72,7 +78,14 @@ def build_optimizer(
     except (RuntimeError, ValueError, TypeError) as exc:
         culprit = ".fused" if config.fused else ".foreach" if config.foreach else ""
         raise BuildError(f"optimizer{culprit}: torch refused {cls.__name__}({_fmt(kwargs)}): {exc}") from exc
-    variant = "fused" if config.fused else "foreach" if config.foreach else "for-loop" if config.foreach is False else "default"
+    if config.fused:
+        variant = "fused"
+    elif config.foreach:
+        variant = "foreach"
+    elif config.foreach is False:
+        variant = "for-loop"
+    else:
+        variant = "foreach" if device_type == "cuda" else "for-loop"
     scheduler = build_scheduler(config.scheduler, optimizer, config.lr, default_total_steps)
     return OptimizerSetup(optimizer=optimizer, scheduler=scheduler, variant=variant)
 
@@ -90,7 +103,12 @@ def build_scheduler(
     if config.name == "cosine":
         return sched.CosineAnnealingLR(optimizer, T_max=total, eta_min=config.min_lr or 0.0)
     if config.name == "onecycle":
-        # OneCycleLR raises if stepped past total_steps; the loop never does.
+        # OneCycleLR raises if stepped past total_steps: it must cover the whole run.
+        if total < default_total_steps:
+            raise BuildError(
+                f"optimizer.scheduler.total_steps: onecycle needs at least the run's {default_total_steps} "
+                f"optimizer steps (loop.warmup_steps + loop.steps), got {total}; raise it or leave it unset"
+            )
         return sched.OneCycleLR(optimizer, max_lr=config.max_lr or base_lr, total_steps=total)
     if config.name == "linear-warmup":
         warmup = config.warmup_steps or max(1, total // 10)

@@ -49,13 +49,18 @@ def fail(message: str, code: int) -> typer.Exit:
 
 
 def handles_errors(func: F) -> F:
-    """Decorator: map :class:`PerfkitError` to ``error: <message>`` and its exit code."""
+    """Decorator: map :class:`PerfkitError` to ``error: <message>`` and its exit code.
+
+    ``PERFKIT_DEBUG=1`` re-raises instead, with the full traceback (e.g. to debug a
+    user model that fails mid-run)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except PerfkitError as exc:
+            if os.environ.get("PERFKIT_DEBUG"):
+                raise
             raise fail(exc.message, exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from perfkit.cli.app import app, handles_errors, stdout_console
+from perfkit.config.loader import Override, OverrideLike
 from perfkit.errors import INTERRUPTED_EXIT_CODE, InputError
 
 
@@ -39,21 +40,19 @@ def shorthand_overrides(
     steps: int | None = None,
     device: str | None = None,
     compile_model: bool | None = None,
-) -> list[str]:
-    """``--set`` overrides followed by the shorthand flags, as KEY=VALUE strings."""
-    out = list(sets or [])
-    if amp is not None:
-        out.append(f"toggles.amp={amp.value}")
-    if channels_last is not None:
-        out.append(f"toggles.channels_last={str(channels_last).lower()}")
-    if compile_model is not None:
-        out.append(f"toggles.compile={str(compile_model).lower()}")
-    if workers is not None:
-        out.append(f"data.num_workers={workers}")
-    if steps is not None:
-        out.append(f"loop.steps={steps}")
-    if device is not None:
-        out.append(f"device={device}")
+) -> list[OverrideLike]:
+    """``--set`` overrides (values parsed as YAML) followed by the shorthand flags, whose
+    values are already typed and are used as given."""
+    out: list[OverrideLike] = list(sets or [])
+    flags: list[tuple[tuple[str, ...], Any, str]] = [
+        (("toggles", "amp"), None if amp is None else amp.value, f"--amp {amp.value if amp else ''}"),
+        (("toggles", "channels_last"), channels_last, "--channels-last" if channels_last else "--no-channels-last"),
+        (("toggles", "compile"), compile_model, "--compile" if compile_model else "--no-compile"),
+        (("data", "num_workers"), workers, f"--workers {workers}"),
+        (("loop", "steps"), steps, f"--steps {steps}"),
+        (("device",), device, f"--device {device}"),
+    ]
+    out += [Override(key, value, label) for key, value, label in flags if value is not None]
     return out
 
 
@@ -102,9 +101,11 @@ class _Progress:
                 TimeElapsedColumn,
             )
 
+            # No refresh thread: it would compete for the GIL during measured steps.
+            # The bar is redrawn in __call__, which the loop calls between steps.
             self._progress = Progress(
                 TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=Console(stderr=True), transient=True,
+                console=Console(stderr=True), transient=True, auto_refresh=False,
             )
             self._progress.__enter__()
         return self
@@ -114,7 +115,7 @@ class _Progress:
             return
         if self._task is None:
             self._task = self._progress.add_task("steps", total=total)
-        self._progress.update(self._task, completed=done)
+        self._progress.update(self._task, completed=done, refresh=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
@@ -144,17 +145,22 @@ def profile(
     Example: perfkit profile configs/quickstart.yaml --amp bf16 --workers 2 -o run.json
     """
     from perfkit.config import load_config
+    from perfkit.io import check_writable
 
     overrides = shorthand_overrides(set_, amp, channels_last, workers, steps, device, compile_model)
     if trace or trace_dir is not None:
-        overrides.append("profiler.enabled=true")
+        overrides.append(Override(("profiler", "enabled"), True, "--trace"))
     if trace_dir is not None:
-        overrides.append(f"profiler.dir={trace_dir}")
+        overrides.append(Override(("profiler", "dir"), str(trace_dir), f"--trace-dir {trace_dir}"))
     loaded = load_config(config, overrides)
+    if output is not None:
+        check_writable(output)  # before training, not after it
 
     from perfkit.report import build_run_report, save_run
+    from perfkit.runtime.preflight import preflight
     from perfkit.runtime.runner import run_experiment
 
+    preflight(loaded)
     with _Progress(enabled=not quiet) as progress:
         result = run_experiment(loaded, sync=sync, progress=progress)
     if output is not None:

@@ -1,6 +1,12 @@
 """Experiment configuration: schema (pydantic) and loading (YAML + overrides)."""
 
-from perfkit.config.loader import LoadedConfig, config_from_dict, load_config, parse_override
+from perfkit.config.loader import (
+    LoadedConfig,
+    Override,
+    config_from_dict,
+    load_config,
+    parse_override,
+)
 from perfkit.config.schema import (
     DataConfig,
     ExperimentConfig,
@@ -19,6 +25,7 @@ __all__ = [
     "LoopConfig",
     "ModelConfig",
     "OptimizerConfig",
+    "Override",
     "ProfilerConfig",
     "SchedulerConfig",
     "TogglesConfig",

@@ -52,8 +52,25 @@ class LoadedConfig:
         return located
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig:
-    """Load and validate ``path`` with ``--set``-style ``overrides`` applied in order."""
+@dataclass(frozen=True)
+class Override:
+    """One override of a config key. ``label`` is how the user wrote it, for errors
+    (``--set data.num_workers=4``, ``--workers 4``)."""
+
+    key: Key
+    value: Any
+    label: str
+
+
+OverrideLike = str | Override
+
+
+def load_config(path: str | Path, overrides: Sequence[OverrideLike] = ()) -> LoadedConfig:
+    """Load and validate ``path`` with overrides applied in order.
+
+    A string override is ``--set`` syntax (``a.b=value``, value parsed as YAML); an
+    :class:`Override` carries an already-typed value (the CLI's shorthand flags).
+    """
     source = Path(path)
     if not source.exists():
         raise ConfigError(f"{source}: no such file; check the path (or create one with 'perfkit init {source}')")
@@ -67,10 +84,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
         data = yaml.safe_load(text)
         node = yaml.compose(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}{line}: malformed YAML: {problem}; fix the syntax there") from exc
+        raise ConfigError(f"{source}{_yaml_position(exc)}: malformed YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -81,26 +95,37 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> LoadedConfig
     data.setdefault("name", source.stem)
     lines: dict[Key, int] = {}
     if node is not None:
-        _collect_lines(node, (), lines)
+        _collect_lines(node, (), lines, source)
     return _validate(data, overrides, source, lines)
 
 
-def config_from_dict(data: Mapping[str, Any], overrides: Sequence[str] = ()) -> LoadedConfig:
+def config_from_dict(data: Mapping[str, Any], overrides: Sequence[OverrideLike] = ()) -> LoadedConfig:
     """Validate an in-memory config (used by tests and by saved results)."""
     return _validate(dict(data), overrides, None, {})
 
 
-def parse_override(text: str) -> tuple[Key, Any]:
+def parse_override(text: str) -> Override:
     """Split ``a.b.c=value`` and parse ``value`` as YAML (so ``4`` is an int, ``[1,2]`` a list)."""
     key, sep, raw = text.partition("=")
     key = key.strip()
+    label = f"--set {text}"
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {text}: expected KEY=VALUE with a dotted key, e.g. --set data.num_workers=4")
+        raise ConfigError(f"{label}: expected KEY=VALUE with a dotted key, e.g. --set data.num_workers=4")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text}: the value is not valid YAML ({exc}); quote it") from exc
-    return tuple(key.split(".")), value
+        raise ConfigError(f"{label}: the value is not valid YAML ({_yaml_problem(exc)}); quote it") from exc
+    return Override(tuple(key.split(".")), value, label)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    return str(problem)
+
+
+def _yaml_position(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f":{mark.line + 1}" if mark is not None else ""
 
 
 def apply_override(data: dict[str, Any], key: Key, value: Any, text: str) -> None:
@@ -113,19 +138,19 @@ def apply_override(data: dict[str, Any], key: Key, value: Any, text: str) -> Non
             cursor[part] = nxt
         if not isinstance(nxt, dict):
             prefix = ".".join(key[: depth + 1])
-            raise ConfigError(f"--set {text}: {prefix} is a value, not a section; set {prefix}=... instead")
+            raise ConfigError(f"{text}: {prefix} is a value, not a section; set {prefix}=... instead")
         cursor = nxt
     cursor[key[-1]] = value
 
 
 def _validate(
-    data: dict[str, Any], overrides: Sequence[str], path: Path | None, lines: Mapping[Key, int]
+    data: dict[str, Any], overrides: Sequence[OverrideLike], path: Path | None, lines: Mapping[Key, int]
 ) -> LoadedConfig:
     origin: dict[Key, str] = {}
-    for text in overrides:
-        key, value = parse_override(text)
-        apply_override(data, key, value, text)
-        origin[key] = text
+    for item in overrides:
+        override = parse_override(item) if isinstance(item, str) else item
+        apply_override(data, override.key, override.value, override.label)
+        origin[override.key] = override.label
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
@@ -134,24 +159,37 @@ def _validate(
     return LoadedConfig(config=config, path=path, lines=dict(lines), overrides=origin)
 
 
-def _collect_lines(node: yaml.Node, prefix: Key, out: dict[Key, int]) -> None:
+def _collect_lines(node: yaml.Node, prefix: Key, out: dict[Key, int], source: Path) -> None:
+    """Record the line of every key; refuse duplicate and non-string keys (YAML would
+    silently keep the last duplicate, and read ``yes:`` as the boolean True)."""
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            dotted = ".".join((*prefix, str(key_node.value)))
+            if key_node.tag != "tag:yaml.org,2002:str":
+                raise ConfigError(
+                    f"{source}:{line}: {dotted}: keys must be strings, YAML reads this one as "
+                    f"{key_node.tag.rsplit(':', 1)[-1]}; quote it"
+                )
+            if key_node.value in seen:
+                raise ConfigError(f"{source}:{line}: {dotted}: duplicate key; keep one of them")
+            seen.add(key_node.value)
             key = (*prefix, str(key_node.value))
-            out[key] = key_node.start_mark.line + 1
-            _collect_lines(value_node, key, out)
+            out[key] = line
+            _collect_lines(value_node, key, out, source)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             key = (*prefix, str(index))
             out[key] = item.start_mark.line + 1
-            _collect_lines(item, key, out)
+            _collect_lines(item, key, out, source)
 
 
 def _where(key: Key, path: Path | None, lines: Mapping[Key, int], overrides: Mapping[Key, str]) -> str:
     for depth in range(len(key), 0, -1):
         prefix = key[:depth]
         if prefix in overrides:
-            return f"--set {overrides[prefix]}"
+            return overrides[prefix]
         if prefix in lines and path is not None:
             return f"{path}:{lines[prefix]}"
     return str(path) if path is not None else "config"
@@ -188,6 +226,8 @@ def _format_error(
         message = f"expected an integer, got {given!r}"
     elif kind in ("float_type", "float_parsing"):
         message = f"expected a number, got {given!r}"
+    elif kind == "finite_number":
+        message = f"expected a finite number, got {given!r}"
     elif kind in ("bool_type", "bool_parsing"):
         message = f"expected true or false, got {given!r}"
     elif kind in ("string_type",):

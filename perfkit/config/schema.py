@@ -9,13 +9,36 @@ line and the fix. This module does not import torch.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from perfkit.config.names import BUILTIN_DATASETS, BUILTIN_MODELS, OPTIMIZERS, SCHEDULERS
 
+MAX_BATCH = 1 << 20
+MAX_WORKERS = 256
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+def _no_bool(value: Any) -> Any:
+    # YAML `true` is not a number: without this, pydantic would read it as 1.0.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    return value
+
+
+#: An integer that refuses booleans and floats (``batch_size: true`` is an error, not 1).
+Int = StrictInt
+#: A finite float that refuses booleans (NaN/Inf are refused by ``allow_inf_nan=False``).
+Float = Annotated[float, BeforeValidator(_no_bool)]
 
 
 class Section(BaseModel):
@@ -25,7 +48,7 @@ class Section(BaseModel):
     loader moves that field into the error's dotted key.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(Section):
@@ -50,11 +73,11 @@ class DataConfig(Section):
 
     name: str = "synthetic-images"
     params: dict[str, Any] = Field(default_factory=dict)
-    batch_size: int = 32
-    num_workers: int = 0
+    batch_size: Int = 32
+    num_workers: Int = 0
     pin_memory: bool = False
     persistent_workers: bool = False
-    prefetch_factor: int | None = None
+    prefetch_factor: Int | None = None
     shuffle: bool = True
     drop_last: bool = True
 
@@ -66,8 +89,8 @@ class DataConfig(Section):
     @field_validator("batch_size")
     @classmethod
     def _positive_batch(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError(f"must be at least 1 (got {value})")
+        if not 1 <= value <= MAX_BATCH:
+            raise ValueError(f"must be between 1 and {MAX_BATCH} (got {value})")
         return value
 
     @field_validator("num_workers")
@@ -78,6 +101,8 @@ class DataConfig(Section):
                 f"must be >= 0 (got {value}); use 0 to load in the main process or N > 0 for "
                 "N worker processes"
             )
+        if value > MAX_WORKERS:
+            raise ValueError(f"must be at most {MAX_WORKERS} (got {value}); each worker is a process")
         return value
 
     @field_validator("prefetch_factor")
@@ -107,12 +132,12 @@ class SchedulerConfig(Section):
     """``optimizer.scheduler:`` a learning-rate schedule stepped once per optimizer step."""
 
     name: str = "none"
-    step_size: int | None = None
-    gamma: float | None = None
-    warmup_steps: int | None = None
-    total_steps: int | None = None
-    min_lr: float | None = None
-    max_lr: float | None = None
+    step_size: Int | None = None
+    gamma: Float | None = None
+    warmup_steps: Int | None = None
+    total_steps: Int | None = None
+    min_lr: Float | None = None
+    max_lr: Float | None = None
 
     _APPLIES: ClassVar[dict[str, tuple[str, ...]]] = {
         "step_size": ("step",),
@@ -127,6 +152,13 @@ class SchedulerConfig(Section):
     @classmethod
     def _known(cls, value: str) -> str:
         return _check_choice(value, SCHEDULERS, "scheduler")
+
+    @field_validator("gamma", "min_lr", "max_lr")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"must be > 0 (got {value})")
+        return value
 
     @model_validator(mode="after")
     def _applicable(self) -> SchedulerConfig:
@@ -146,17 +178,17 @@ class OptimizerConfig(Section):
     """
 
     name: str = "sgd"
-    lr: float = 0.01
-    weight_decay: float = 0.0
-    momentum: float | None = None
+    lr: Float = 0.01
+    weight_decay: Float = 0.0
+    momentum: Float | None = None
     nesterov: bool | None = None
-    dampening: float | None = None
-    alpha: float | None = None
+    dampening: Float | None = None
+    alpha: Float | None = None
     centered: bool | None = None
-    betas: tuple[float, float] | None = None
-    eps: float | None = None
+    betas: tuple[Float, Float] | None = None
+    eps: Float | None = None
     amsgrad: bool | None = None
-    lr_decay: float | None = None
+    lr_decay: Float | None = None
     foreach: bool | None = None
     fused: bool | None = None
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
@@ -215,10 +247,10 @@ class OptimizerConfig(Section):
 class LoopConfig(Section):
     """``loop:`` how many steps to run and what each step does besides forward/backward."""
 
-    steps: int = 30
-    warmup_steps: int = 5
-    grad_accum: int = 1
-    grad_clip: float | None = None
+    steps: Int = 30
+    warmup_steps: Int = 5
+    grad_accum: Int = 1
+    grad_clip: Float | None = None
     track_grad_norm: bool = True
 
     @field_validator("steps", "grad_accum")
@@ -281,11 +313,11 @@ class ProfilerConfig(Section):
 
     enabled: bool = False
     dir: str = "perfkit-traces"
-    skip_first: int | None = None
-    wait: int = 1
-    warmup: int = 1
-    active: int = 3
-    repeat: int = 1
+    skip_first: Int | None = None
+    wait: Int = 1
+    warmup: Int = 1
+    active: Int = 3
+    repeat: Int = 1
     record_shapes: bool = False
     profile_memory: bool = False
     with_stack: bool = False
@@ -319,7 +351,7 @@ class ExperimentConfig(Section):
     """The whole experiment file."""
 
     name: str = "experiment"
-    seed: int = 0
+    seed: Int = 0
     device: str = "auto"
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -327,6 +359,13 @@ class ExperimentConfig(Section):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     toggles: TogglesConfig = Field(default_factory=TogglesConfig)
     profiler: ProfilerConfig = Field(default_factory=ProfilerConfig)
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int) -> int:
+        if not 0 <= value < 2**32:
+            raise ValueError(f"must be in [0, 2**32) (got {value}); numpy and torch seeds are 32-bit here")
+        return value
 
     @field_validator("device")
     @classmethod

@@ -125,10 +125,11 @@ def metrics_table(report: RunReport) -> RenderableType:
         throughput += f" · {fmt.fmt_si(s.tokens_per_s, 'tokens/s')}"
     table.add_row("throughput", throughput)
     if s.step is not None:
+        unit = fmt.time_unit_for(s.step.median)
         table.add_row(
             "step time",
-            f"median {s.step.median:.2f} ms · p5 {s.step.p5:.2f} · p95 {s.step.p95:.2f} · "
-            f"IQR {fmt.fmt_pct(s.noise)} of median{_NOISE_TEXT[s.noise_level]}",
+            f"median {fmt.fmt_time(s.step.median, unit)} {unit[0]} · p5 {fmt.fmt_time(s.step.p5, unit)} · "
+            f"p95 {fmt.fmt_time(s.step.p95, unit)} · IQR {fmt.fmt_pct(s.noise)} of median{_NOISE_TEXT[s.noise_level]}",
         )
     flops = f"{fmt.fmt_si(s.flops_per_step, 'FLOP')}/step"
     if s.achieved_flops_per_s is not None:
@@ -166,6 +167,8 @@ def warnings_block(report: RunReport) -> RenderableType | None:
 
 
 def advice_block(report: RunReport) -> RenderableType:
+    if report.summary.measured_steps == 0:
+        return Text("Nothing was measured: the run stopped before its first measured step.", style="yellow")
     return advice_renderable(report.advice)
 
 

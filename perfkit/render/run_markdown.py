@@ -64,7 +64,10 @@ def run_markdown(report: RunReport) -> str:
     if r.warnings:
         lines += ["", "### Warnings", ""]
         lines += [f"- {w.message}" for w in r.warnings]
-    lines += ["", *advice_markdown(report.advice)]
+    if s.measured_steps == 0:
+        lines += ["", "Nothing was measured: the run stopped before its first measured step."]
+    else:
+        lines += ["", *advice_markdown(report.advice)]
     if report.trace is not None:
         from perfkit.render.trace_markdown import trace_markdown
 

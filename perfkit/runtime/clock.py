@@ -72,22 +72,29 @@ class NullDeviceTimer:
 
 
 class CudaEventTimer:
-    """CUDA events on the current stream, one per boundary, read after the window."""
+    """CUDA events on the current stream, one per boundary, read after the window.
+
+    ``capacity`` events are created up front (outside the measured window), so a mark is
+    only ``cudaEventRecord``; more are created on demand if a run needs them.
+    """
 
     enabled = True
 
-    def __init__(self, device: Any) -> None:
+    def __init__(self, device: Any, capacity: int = 0) -> None:
         import torch
 
         self._torch = torch
         self._device = device
+        self._stream = torch.cuda.current_stream(device)
+        self._pool = [torch.cuda.Event(enable_timing=True) for _ in range(capacity)]
         self._events: list[Any] = []
 
     def mark(self) -> int:
-        event = self._torch.cuda.Event(enable_timing=True)
-        event.record(self._torch.cuda.current_stream(self._device))
+        index = len(self._events)
+        event = self._pool[index] if index < len(self._pool) else self._torch.cuda.Event(enable_timing=True)
+        event.record(self._stream)
         self._events.append(event)
-        return len(self._events) - 1
+        return index
 
     def elapsed_ms(self, start: int, end: int) -> float:
         return float(self._events[start].elapsed_time(self._events[end]))

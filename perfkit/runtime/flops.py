@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -42,18 +43,30 @@ def _cpu_flash_mapping() -> dict[Any, Callable[..., int]]:
     return mapping
 
 
+@dataclass(frozen=True)
+class FlopCount:
+    """FLOPs of one micro-batch's forward + backward, and the part spent in convolutions
+    (cuDNN runs fp32 convolutions in TF32 by default while matmuls stay fp32, so MFU
+    needs the two classes apart)."""
+
+    total: int
+    conv: int
+
+
 def count_step_flops(
     module: nn.Module,
     inputs: Any,
     targets: Any,
     loss_fn: Callable[[Any, Any], torch.Tensor],
     autocast: Callable[[], contextlib.AbstractContextManager[Any]],
-) -> int:
-    """FLOPs of forward + loss + backward for one micro-batch. Leaves gradients zeroed."""
+) -> FlopCount:
+    """Count forward + loss + backward for one micro-batch. Leaves gradients zeroed."""
     counter = flop_counter.FlopCounterMode(display=False, custom_mapping=_cpu_flash_mapping())
     with counter:
         with autocast():
             loss = loss_fn(module(inputs), targets)
         loss.backward()
     module.zero_grad(set_to_none=True)
-    return int(counter.get_total_flops())
+    per_op = counter.get_flop_counts().get("Global", {})
+    conv = sum(int(v) for op, v in per_op.items() if "convolution" in str(op))
+    return FlopCount(total=int(counter.get_total_flops()), conv=conv)

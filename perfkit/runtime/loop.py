@@ -6,9 +6,11 @@ host clock and (on CUDA) records one event on the current stream, so
 
     step = data + h2d + forward + backward + optimizer + other
 
-holds exactly for host and for device time, where ``other`` is the loop's own
-bookkeeping inside the step (keeping the loss tensor). Work perfkit does between steps
-(progress display, ``prof.step()``) falls outside every step.
+holds exactly for host and for device time. ``other`` is perfkit's own bookkeeping inside
+the step: keeping the loss tensor and, unless clipping computes it anyway, the global
+gradient norm for the health checks (so that monitoring never inflates the optimizer
+phase). Work perfkit does between steps (progress display, ``prof.step()``, the checks
+below) falls outside every step.
 
 Synchronisation points, all deliberate:
 
@@ -16,8 +18,15 @@ Synchronisation points, all deliberate:
   (``DeviceTimer.finish``); losses and gradient norms stay on the device until then;
 * with ``sync=True`` (``--sync``), ``torch.cuda.synchronize`` at every boundary, so host
   times include the device work of the phase. Slower, and said in the report;
-* ``next(loader)`` blocks on the DataLoader, which is what the data phase measures;
-* GradScaler's ``step`` reads its inf-check on the host (torch's own sync, fp16 only).
+* between steps, after the first step and after the last warm-up step, one
+  ``torch.cuda.synchronize``: asynchronous CUDA errors (a label out of range) surface
+  at the step that caused them, and warm-up's queued work never spills into the first
+  measured step;
+* syncs the training itself contains, which a user's own loop pays too: ``next()`` on
+  the DataLoader; a host-to-device copy from pageable memory (``pin_memory: false``) is
+  ``cudaMemcpyAsync`` + ``cudaStreamSynchronize``, so the h2d phase then waits for the
+  previous step's GPU work; GradScaler's ``step`` reads the inf check on the host for
+  non-fused optimizers (fp16 only).
 
 What each phase includes:
 
@@ -27,9 +36,8 @@ What each phase includes:
   channels_last conversion of 4-D inputs;
 * ``forward``: model forward and the loss, under autocast when AMP is on;
 * ``backward``: ``loss.backward()`` (scaled by the GradScaler under fp16);
-* ``optimizer``: unscale, gradient-norm (for clipping, or for the health check when
-  ``track_grad_norm``), ``optimizer.step``, ``scaler.update``, ``zero_grad`` and the
-  scheduler step.
+* ``optimizer``: unscale and clipping when ``grad_clip`` is set, ``optimizer.step``,
+  ``scaler.update``, ``zero_grad`` and the scheduler step.
 """
 
 from __future__ import annotations
@@ -60,8 +68,10 @@ class StepTracer(Protocol):
 
 
 def lm_or_classification_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy for classification ``(B, C)`` and for language models ``(B, T, V)``."""
-    if output.dim() > 2:
+    """Cross-entropy: ``(B, C)`` classification, ``(B, T, V)`` language models (class
+    dimension last), and ``(B, C, H, W)`` dense prediction (class dimension 1, as torch
+    expects)."""
+    if output.dim() == 3:
         return nn.functional.cross_entropy(output.reshape(-1, output.size(-1)), target.reshape(-1))
     return nn.functional.cross_entropy(output, target)
 
@@ -81,6 +91,7 @@ class Workload:
     non_blocking: bool
     channels_last: bool
     tokens_per_sample: int | None
+    batch_size: int = 0
     loss_fn: Callable[[Any, Any], torch.Tensor] = lm_or_classification_loss
 
 
@@ -96,11 +107,18 @@ class LoopOptions:
 
 @dataclass
 class LoopRecord:
-    """What the loop measured. ``interrupted`` means Ctrl-C stopped it early."""
+    """What the loop measured. ``interrupted`` means Ctrl-C stopped it early.
+
+    ``full_batch`` is the first host-side (pre-copy) micro-batch of ``batch_size`` samples,
+    kept for FLOP counting after the loop; ``compiled_*`` count torch.compile graphs when
+    measuring starts and ends (a difference means compilation inside measured steps).
+    """
 
     steps: list[StepSample] = field(default_factory=list)
     interrupted: bool = False
-    last_batch: tuple[Any, Any] | None = None
+    full_batch: tuple[Any, Any] | None = None
+    compiled_before_measuring: int = 0
+    compiled_after_measuring: int = 0
 
 
 @dataclass
@@ -127,10 +145,24 @@ def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     return fallback  # pragma: no cover
 
 
+def _scale_tensor(scaler: torch.amp.GradScaler) -> torch.Tensor:
+    """GradScaler's current scale as a device tensor, without reading it on the host."""
+    get_async = getattr(scaler, "_get_scale_async", None)
+    if get_async is not None:
+        scale: torch.Tensor = get_async()
+        return scale
+    return torch.tensor(scaler.get_scale())  # pragma: no cover - older torch (syncs)
+
+
 def _batches(loader: Any) -> Iterator[Any]:
     """Endless iteration over the loader; a new epoch starts a new iterator (timed as data)."""
     while True:
-        yield from loader
+        produced = False
+        for batch in loader:
+            produced = True
+            yield batch
+        if not produced:
+            raise BuildError("data.batch_size: the DataLoader produced no batch in a whole epoch; check the dataset and batch size")
 
 
 def _split(batch: Any) -> tuple[Any, Any]:
@@ -183,28 +215,44 @@ def run_loop(
         def phase_range(name: str) -> contextlib.AbstractContextManager[Any]:
             return contextlib.nullcontext()
 
+    cuda = work.device.type == "cuda"
     try:
         for index in range(total):
             warmup = index < options.warmup_steps
-            if index == options.warmup_steps and work.device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(work.device)  # peaks cover measured steps only
+            if index == options.warmup_steps:
+                record.compiled_before_measuring = compiled_graphs()
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats(work.device)  # peaks cover measured steps only
             traced = tracer.is_traced(index) if tracer is not None else False
             try:
-                step, record.last_batch = _run_step(
+                step, cpu_batch = _run_step(
                     work, options, clock, timer, batches, params, phase_range, cuda_sync, index, warmup, traced
                 )
-            except (RuntimeError, ValueError, IndexError, TypeError) as exc:
-                if index == 0 and not isinstance(exc, torch.OutOfMemoryError):
+                if cuda and (index == 0 or index == options.warmup_steps - 1):
+                    torch.cuda.synchronize(work.device)  # between steps: surface async CUDA errors here
+            except _DataError as exc:
+                cause = exc.__cause__ or exc
+                raise BuildError(
+                    f"data.name: loading a batch failed at step {index} ({_last_line(cause)}); "
+                    "check the dataset (PERFKIT_DEBUG=1 shows the traceback)"
+                ) from cause
+            except torch.OutOfMemoryError as exc:
+                raise BuildError(
+                    f"data.batch_size: out of device memory at step {index} ({_first_line(exc)}); "
+                    "lower data.batch_size, enable toggles.amp, or use a smaller model"
+                ) from exc
+            except (RuntimeError, ValueError, IndexError, TypeError, AssertionError) as exc:
+                if index == 0:
                     raise BuildError(
                         f"model.params: the first training step failed ({type(exc).__name__}: {_first_line(exc)}); "
                         "check that model.params fit data.params (num_classes, image_size, vocab_size, seq_len)"
                     ) from exc
-                if isinstance(exc, torch.OutOfMemoryError):
-                    raise BuildError(
-                        f"data.batch_size: out of device memory at step {index} ({_first_line(exc)}); "
-                        "lower data.batch_size, enable toggles.amp, or use a smaller model"
-                    ) from exc
-                raise
+                raise BuildError(
+                    f"model.name: training failed at step {index} ({type(exc).__name__}: {_first_line(exc)}); "
+                    "PERFKIT_DEBUG=1 shows the traceback"
+                ) from exc
+            if record.full_batch is None and cpu_batch is not None:
+                record.full_batch = cpu_batch
             pending.append(step)
             if tracer is not None:
                 tracer.step()
@@ -213,13 +261,36 @@ def run_loop(
     except KeyboardInterrupt:
         record.interrupted = True
     timer.finish()  # the run's single device synchronisation
+    record.compiled_after_measuring = compiled_graphs()
     record.steps = _finalize(pending, timer)
     return record
+
+
+class _DataError(Exception):
+    """The DataLoader raised while producing a batch (the cause holds the original)."""
+
+
+def compiled_graphs() -> int:
+    """Graphs torch.compile (dynamo) has compiled so far in this process."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:  # pragma: no cover
+        return 0
+    return int(counters["stats"].get("unique_graphs", 0))
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _last_line(exc: BaseException) -> str:
+    """``Type: message`` of the original error. A DataLoader worker re-raises it with the
+    worker's traceback as text, whose last line is the original ``Type: message``."""
+    text = [line for line in str(exc).strip().splitlines() if line.strip()]
+    if len(text) > 1:
+        return text[-1].strip()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _run_step(
@@ -234,31 +305,42 @@ def _run_step(
     index: int,
     warmup: bool,
     traced: bool,
-) -> tuple[_PendingStep, tuple[Any, Any]]:
-    """One step; returns its pending sample and the last micro-batch (for FLOP counting)."""
+) -> tuple[_PendingStep, tuple[Any, Any] | None]:
+    """One step; returns its pending sample and, if one of its micro-batches had
+    ``batch_size`` samples, that micro-batch as loaded (host side, for FLOP counting)."""
     host = dict.fromkeys(PHASES, 0.0)
     pairs: list[tuple[str, int, int]] = []
     state = {"t": clock.now(), "h": timer.mark()}
     step_start_t, step_start_h = state["t"], int(state["h"])
 
-    def boundary(phase: str) -> None:
+    def boundary(phase: str | None) -> None:
+        """Close the current segment; ``phase=None`` leaves it to ``other``."""
         if cuda_sync:
             torch.cuda.synchronize(work.device)  # --sync only: host time then includes device work
         now = clock.now()
         handle = timer.mark()
-        host[phase] += now - state["t"]
-        pairs.append((phase, int(state["h"]), handle))
+        if phase is not None:
+            host[phase] += now - state["t"]
+            pairs.append((phase, int(state["h"]), handle))
         state["t"], state["h"] = now, handle
 
     samples = 0
     losses: list[torch.Tensor] = []
-    inputs: Any = None
-    targets: Any = None
+    full: tuple[Any, Any] | None = None
     for _ in range(options.grad_accum):
         with phase_range("data"):
-            inputs, targets = _split(next(batches))
+            try:
+                batch = next(batches)
+            except BuildError:
+                raise
+            except Exception as exc:  # any failure inside the user's dataset or a worker
+                raise _DataError() from exc
+            inputs, targets = _split(batch)
         boundary("data")
-        samples += _batch_size(inputs)
+        size = _batch_size(inputs)
+        samples += size
+        if full is None and size == work.batch_size:
+            full = (inputs, targets)
         with phase_range("h2d"):
             inputs = to_device(inputs, work.device, work.non_blocking, work.channels_last)
             targets = to_device(targets, work.device, work.non_blocking, False)
@@ -276,14 +358,21 @@ def _run_step(
         boundary("backward")
         losses.append(loss.detach())
     grad_norm: torch.Tensor | None = None
+    if options.track_grad_norm and options.grad_clip is None:
+        # Monitoring only: timed as `other`, never as optimizer time. Under a GradScaler the
+        # gradients are still scaled; dividing the norm by the scale tensor avoids an extra
+        # unscale_ (and a host sync) that the user's own loop would not do.
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads:
+            grad_norm = _total_norm(grads)
+            if work.scaler is not None:
+                grad_norm = grad_norm / _scale_tensor(work.scaler)
+        boundary(None)
     with phase_range("optimizer"):
-        if work.scaler is not None and (options.grad_clip is not None or options.track_grad_norm):
-            work.scaler.unscale_(work.optimizer)
         if options.grad_clip is not None:
+            if work.scaler is not None:
+                work.scaler.unscale_(work.optimizer)
             grad_norm = nn.utils.clip_grad_norm_(params, options.grad_clip)
-        elif options.track_grad_norm:
-            grads = [p.grad for p in params if p.grad is not None]
-            grad_norm = _total_norm(grads) if grads else None
         if work.scaler is not None:
             work.scaler.step(work.optimizer)
             work.scaler.update()
@@ -314,7 +403,7 @@ def _run_step(
         loss=step_loss,
         grad_norm=grad_norm,
     )
-    return pending, (inputs, targets)
+    return pending, full
 
 
 def _finalize(pending: list[_PendingStep], timer: DeviceTimer) -> list[StepSample]:

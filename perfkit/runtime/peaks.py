@@ -36,3 +36,27 @@ def peak_flops_per_s(device_name: str, dtype: str) -> float | None:
             value = table.get(dtype)
             return value * TERA if value is not None else None
     return None
+
+
+def effective_peak_flops_per_s(
+    device_name: str, total_flops: int, conv_flops: int, matmul_dtype: str, conv_dtype: str
+) -> float | None:
+    """The peak that a step with this FLOP mix could reach: convolutions at the conv
+    dtype's peak, everything else at the matmul dtype's, i.e. ``total / Σ(flops_c / peak_c)``.
+
+    MFU against this peak is the ideal time of the step's FLOPs over its measured time. It
+    matters for fp32 conv nets: cuDNN runs their convolutions on TF32 tensor cores, so the
+    CUDA-core fp32 peak alone would overstate MFU several-fold. ``None`` when a needed peak
+    is unknown.
+    """
+    if total_flops <= 0:
+        return None
+    ideal_s = 0.0
+    for flops, dtype in ((total_flops - conv_flops, matmul_dtype), (conv_flops, conv_dtype)):
+        if flops <= 0:
+            continue
+        peak = peak_flops_per_s(device_name, dtype)
+        if peak is None:
+            return None
+        ideal_s += flops / peak
+    return total_flops / ideal_s if ideal_s > 0 else None

@@ -34,17 +34,19 @@ from perfkit.runtime.clock import (
     PerfCounterClock,
 )
 from perfkit.runtime.device import capture_environment, resolve_device
-from perfkit.runtime.flops import count_step_flops
+from perfkit.runtime.flops import FlopCount, count_step_flops
 from perfkit.runtime.loop import LoopOptions, StepTracer, Workload, run_loop
-from perfkit.runtime.peaks import peak_flops_per_s
+from perfkit.runtime.peaks import effective_peak_flops_per_s
 from perfkit.runtime.toggles import (
     AmpPlan,
     autocast_context,
     backend_flags,
+    conv_tf32_enabled,
     make_scaler,
+    matmul_fp32_dtype,
     plan_amp,
     prepare_model,
-    tf32_matmul_enabled,
+    to_device,
 )
 
 ProgressCallback = Callable[[int, int], None]
@@ -61,12 +63,20 @@ def _peak_rss_bytes() -> int | None:
     return int(usage if sys.platform == "darwin" else usage * 1024)
 
 
-def _flops_dtype(amp: AmpPlan, device: torch.device) -> str:
+def _math_dtypes(amp: AmpPlan, device: torch.device) -> tuple[str, str]:
+    """(matmul dtype, convolution dtype) the run's FLOPs execute in, for the MFU peak."""
     if amp.dtype is not None:
-        return {torch.bfloat16: "bf16", torch.float16: "fp16"}[amp.dtype]
-    if device.type == "cuda" and tf32_matmul_enabled():
-        return "tf32"
-    return "fp32"
+        dtype = {torch.bfloat16: "bf16", torch.float16: "fp16"}[amp.dtype]
+        return dtype, dtype
+    if device.type != "cuda":
+        return "fp32", "fp32"
+    return matmul_fp32_dtype(), "tf32" if conv_tf32_enabled() else "fp32"
+
+
+#: Steps torch.compile needs before its steady state: the compile itself, plus CUDA-graph
+#: recording for mode reduce-overhead.
+COMPILE_WARMUP = {"reduce-overhead": 3}
+DEFAULT_COMPILE_WARMUP = 2
 
 
 def run_experiment(
@@ -102,11 +112,25 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
     if cfg.data.pin_memory and not cuda:
         warnings.append(RunWarning("pin-memory-cpu", "data.pin_memory has no effect without a CUDA device; it was not used"))
 
-    spec = build_dataset(cfg.data, loaded.base_dir)
+    if cfg.toggles.compile:
+        needed = COMPILE_WARMUP.get(cfg.toggles.compile_mode, DEFAULT_COMPILE_WARMUP)
+        if cfg.loop.warmup_steps < needed:
+            warnings.append(
+                RunWarning(
+                    "compile-warmup",
+                    f"torch.compile needs about {needed} warm-up steps (mode {cfg.toggles.compile_mode}); "
+                    f"with loop.warmup_steps {cfg.loop.warmup_steps} compilation lands in measured steps",
+                )
+            )
+
+    spec = build_dataset(cfg.data, loaded.base_dir, seed=cfg.seed)
     loader = build_loader(cfg.data, spec.dataset, pin_memory=cfg.data.pin_memory and cuda, seed=cfg.seed)
     module, runnable = prepare_model(build_model(cfg.model, loaded.base_dir), cfg.toggles, device)
     setup = build_optimizer(
-        cfg.optimizer, module.parameters(), default_total_steps=cfg.loop.warmup_steps + cfg.loop.steps
+        cfg.optimizer,
+        module.parameters(),
+        default_total_steps=cfg.loop.warmup_steps + cfg.loop.steps,
+        device_type=device.type,
     )
     environment = capture_environment(device, loaded.base_dir)
     work = Workload(
@@ -121,6 +145,7 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
         non_blocking=cfg.data.pin_memory and cuda,
         channels_last=cfg.toggles.channels_last,
         tokens_per_sample=spec.tokens_per_sample,
+        batch_size=cfg.data.batch_size,
     )
     options = LoopOptions(
         steps=cfg.loop.steps,
@@ -130,12 +155,13 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
         track_grad_norm=cfg.loop.track_grad_norm,
         sync=sync and cuda,
     )
-    timer: DeviceTimer = CudaEventTimer(device) if cuda else NullDeviceTimer()
+    boundaries = (options.warmup_steps + options.steps) * (4 * options.grad_accum + 3)
+    timer: DeviceTimer = CudaEventTimer(device, capacity=boundaries) if cuda else NullDeviceTimer()
     trace_path: str | None = None
     trace_analysis: dict[str, Any] | None = None
-    flops: int | None = None
+    flops: FlopCount | None = None
     with backend_flags(cfg.toggles):
-        flops_dtype = _flops_dtype(amp, device)
+        matmul_dtype, conv_dtype = _math_dtypes(amp, device)
         tracer_cm: contextlib.AbstractContextManager[Any] = contextlib.nullcontext(None)
         if cfg.profiler.enabled:
             from perfkit.trace.session import ProfilerSession
@@ -148,27 +174,47 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
             trace_path = str(path) if path is not None else None
             analysis = tracer.analysis()
             trace_analysis = analysis.to_dict() if analysis is not None else None
-        if record.last_batch is not None and not record.interrupted:
-            flops = _count_flops(work, record.last_batch, options.grad_accum, warnings)
+        # Peaks of the measured steps, read before the FLOP-counting pass allocates more.
+        memory = Memory(
+            device_peak_allocated_bytes=int(torch.cuda.max_memory_allocated(device)) if cuda else None,
+            device_peak_reserved_bytes=int(torch.cuda.max_memory_reserved(device)) if cuda else None,
+            device_total_bytes=environment.device_memory_bytes,
+            host_peak_rss_bytes=_peak_rss_bytes(),
+        )
+        compiled_inside = record.compiled_after_measuring - record.compiled_before_measuring
+        if cfg.toggles.compile and compiled_inside > 0 and record.steps:
+            warnings.append(
+                RunWarning(
+                    "compile-in-measured-steps",
+                    f"torch.compile compiled {compiled_inside} graph(s) during measured steps (a recompile, "
+                    "e.g. for a smaller last batch): those steps include compile time; raise loop.warmup_steps "
+                    "or set data.drop_last: true",
+                )
+            )
+        if record.full_batch is not None and not record.interrupted:
+            flops = _count_flops(work, record.full_batch, warnings)
         if cuda:
             torch.cuda.synchronize(device)
-    memory = Memory(
-        device_peak_allocated_bytes=int(torch.cuda.max_memory_allocated(device)) if cuda else None,
-        device_peak_reserved_bytes=int(torch.cuda.max_memory_reserved(device)) if cuda else None,
-        device_total_bytes=environment.device_memory_bytes,
-        host_peak_rss_bytes=_peak_rss_bytes(),
-    )
     parameters = sum(p.numel() for p in module.parameters())
     samples_per_step = cfg.data.batch_size * cfg.loop.grad_accum
+    accum = options.grad_accum
+    flops_per_step = flops.total * accum if flops is not None else None
+    conv_flops = flops.conv * accum if flops is not None else None
+    peak = None
+    if cuda and flops_per_step and conv_flops is not None:
+        peak = effective_peak_flops_per_s(environment.device_name, flops_per_step, conv_flops, matmul_dtype, conv_dtype)
     counters = Counters(
         parameters=int(parameters),
         trainable_parameters=int(sum(p.numel() for p in module.parameters() if p.requires_grad)),
-        flops_per_step=flops,
-        flops_dtype=flops_dtype,
-        peak_flops_per_s=peak_flops_per_s(environment.device_name, flops_dtype) if cuda else None,
+        flops_per_step=flops_per_step,
+        flops_dtype=matmul_dtype,
+        peak_flops_per_s=peak,
         samples_per_step=samples_per_step,
         tokens_per_step=samples_per_step * spec.tokens_per_sample if spec.tokens_per_sample else None,
-        conv_layers=sum(isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)) for m in module.modules()),
+        conv_layers=sum(isinstance(m, torch.nn.Conv2d) for m in module.modules()),
+        conv_flops_per_step=conv_flops,
+        conv_flops_dtype=conv_dtype,
+        dataset_samples=len(spec.dataset),  # type: ignore[arg-type]
     )
     measured = [s for s in record.steps if not s.warmup]
     warnings += check_health(
@@ -185,6 +231,7 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
         amp_dtype=amp.label,
         trace_path=trace_path,
         notes=tuple(notes),
+        optimizer_variant=setup.variant,
     )
     return RunResult(
         name=cfg.name,
@@ -205,11 +252,14 @@ def _as_tracer(tracer: Any) -> StepTracer | None:
     return tracer  # type: ignore[no-any-return]
 
 
-def _count_flops(work: Workload, batch: tuple[Any, Any], grad_accum: int, warnings: list[RunWarning]) -> int | None:
-    inputs, targets = batch
+def _count_flops(work: Workload, batch: tuple[Any, Any], warnings: list[RunWarning]) -> FlopCount | None:
+    """FLOPs of one full-size micro-batch, counted after the loop on the plain module."""
+    inputs = to_device(batch[0], work.device, False, work.channels_last)
+    targets = to_device(batch[1], work.device, False, False)
     try:
-        per_micro_batch = count_step_flops(work.module, inputs, targets, work.loss_fn, work.autocast)
+        return count_step_flops(work.module, inputs, targets, work.loss_fn, work.autocast)
     except Exception as exc:  # counting is best-effort: an op the counter cannot handle
-        warnings.append(RunWarning("flops-unavailable", f"FLOP counting failed ({type(exc).__name__}: {exc}); FLOPs and MFU are absent"))
+        warnings.append(
+            RunWarning("flops-unavailable", f"FLOP counting failed ({type(exc).__name__}: {exc}); FLOPs and MFU are absent")
+        )
         return None
-    return per_micro_batch * grad_accum

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from perfkit.config.schema import TogglesConfig
-from perfkit.errors import ConfigError
+from perfkit.errors import BuildError, ConfigError
 
 _AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -44,10 +44,12 @@ def plan_amp(toggles: TogglesConfig, device: torch.device) -> AmpPlan:
             "toggles.amp: fp16 needs a CUDA device: CPU autocast has few fast float16 kernels and "
             "GradScaler's loss scaling exists for GPU fp16 training; use amp: bf16 on CPU, or device: cuda"
         )
-    if toggles.amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if toggles.amp == "bf16" and device.type == "cuda" and torch.cuda.get_device_capability(device) < (8, 0):
+        # is_bf16_supported() also says True for emulated bf16 (V100, T4): far too slow to profile.
+        major, minor = torch.cuda.get_device_capability(device)
         raise ConfigError(
-            f"toggles.amp: bf16 is not supported on {torch.cuda.get_device_name(device)} "
-            "(needs compute capability 8.0+); use amp: fp16"
+            f"toggles.amp: bf16 needs compute capability 8.0+ for native kernels; "
+            f"{torch.cuda.get_device_name(device)} is {major}.{minor}; use amp: fp16"
         )
     return AmpPlan(dtype=_AMP_DTYPES[toggles.amp], use_scaler=toggles.amp == "fp16")
 
@@ -70,12 +72,40 @@ def prepare_model(model: nn.Module, toggles: TogglesConfig, device: torch.device
     """
     model = model.to(device)
     if toggles.channels_last:
+        not_4d = sorted({p.dim() for p in model.parameters() if p.dim() > 4})
+        if not_4d:
+            raise BuildError(
+                f"toggles.channels_last: applies to 4-D (NCHW) convolution models; this model has "
+                f"{not_4d[0]}-D parameters; set channels_last: false"
+            )
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     model.train()
     runnable: nn.Module = model
     if toggles.compile:
+        check_compile_backend(toggles.compile_backend)
         runnable = torch.compile(model, mode=toggles.compile_mode, backend=toggles.compile_backend)  # type: ignore[assignment]
     return model, runnable
+
+
+def check_compile_backend(name: str) -> None:
+    """Refuse an unknown torch.compile backend before training (torch would fail at step 0)."""
+    import torch._dynamo
+
+    available = sorted(torch._dynamo.list_backends(exclude_tags=()))
+    if name not in available:
+        import difflib
+
+        close = difflib.get_close_matches(name, available, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise BuildError(f"toggles.compile_backend: unknown backend '{name}'{hint}; available: {', '.join(available)}")
+
+
+def conv_tf32_enabled() -> bool:
+    """Whether cuDNN runs fp32 convolutions in TF32 (torch's default: yes)."""
+    backends: Any = torch.backends
+    if hasattr(backends.cudnn, "conv") and hasattr(backends.cudnn.conv, "fp32_precision"):
+        return bool(backends.cudnn.conv.fp32_precision == "tf32")
+    return bool(backends.cudnn.allow_tf32)  # pragma: no cover
 
 
 def _set_tf32(enabled: bool) -> None:
@@ -104,14 +134,21 @@ def _restore_tf32(saved: tuple[Any, ...]) -> None:
         backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = saved
 
 
-def tf32_matmul_enabled() -> bool:
-    """Whether fp32 matmuls currently run in TF32 (for choosing the MFU peak)."""
+def matmul_fp32_dtype() -> str:
+    """The precision fp32 matmuls currently run in on CUDA: 'fp32', 'tf32' or 'bf16'.
+
+    ``torch.set_float32_matmul_precision('high')`` means TF32, ``'medium'`` bf16."""
     backends: Any = torch.backends
-    if torch.get_float32_matmul_precision() != "highest":
-        return True
-    if hasattr(backends.cuda.matmul, "fp32_precision"):
-        return bool(backends.cuda.matmul.fp32_precision == "tf32")
-    return bool(backends.cuda.matmul.allow_tf32)  # pragma: no cover
+    explicit = getattr(backends.cuda.matmul, "fp32_precision", None)  # torch >= 2.9
+    if explicit == "tf32":
+        return "tf32"
+    if explicit == "ieee":
+        return "fp32"
+    try:  # "none" (or older torch): the legacy global setting decides
+        precision = torch.get_float32_matmul_precision()
+    except RuntimeError:  # torch refuses when both APIs were used; perfkit only sets the new one
+        return "fp32"
+    return {"medium": "bf16", "high": "tf32"}.get(precision, "fp32")
 
 
 @contextlib.contextmanager

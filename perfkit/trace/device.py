@@ -7,7 +7,6 @@ does not contain (no grid sizes, no SM count, no memory events), never a guess.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from typing import Any
 

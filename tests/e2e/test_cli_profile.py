@@ -196,3 +196,13 @@ def test_traced_profile_writes_a_trace_and_reports_it(write_yaml, tiny_config, t
     analyzed = invoke("analyze", trace_dir, "--format", "json")
     assert analyzed.exit_code == 0, analyzed.output
     assert json.loads(analyzed.stdout)["analyses"][0]["phase_mapping"] == "perfkit"
+
+
+def test_unwritable_output_fails_before_training(write_yaml, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = invoke("profile", write_yaml(tiny_config), "-o", tmp_path)
+    assert_clean_error(result, "is a directory; give a file name")
+    assert "Step breakdown" not in result.stdout  # nothing ran
+
+
+def test_typed_shorthands_keep_their_text(write_yaml, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert_clean_error(invoke("profile", write_yaml(tiny_config), "--steps", "0"), "--steps 0: loop.steps: must be at least 1")

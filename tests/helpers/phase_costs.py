@@ -97,3 +97,46 @@ class Probe(torch.nn.Module):
         y = self.conv(x)
         Probe.seen[-1]["conv_out_dtype"] = y.dtype
         return self.head(y.mean(dim=(2, 3)))  # type: ignore[no-any-return]
+
+
+class FailingData(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """Raises a decoding-style error for one index (as a corrupt file would)."""
+
+    def __init__(self, bad_index: int = 5, n: int = 32) -> None:
+        self.bad_index = bad_index
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if index == self.bad_index:
+            raise ValueError(f"corrupt JPEG at index {index}")
+        return torch.ones(4), index % 2
+
+
+class FailingModel(torch.nn.Module):
+    """Works for ``ok_calls`` forward calls, then raises."""
+
+    def __init__(self, ok_calls: int = 2) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+        self.ok_calls = ok_calls
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls > self.ok_calls:
+            raise RuntimeError("shape drift in user code")
+        return self.linear(x)  # type: ignore[no-any-return]
+
+
+class Volumetric(torch.nn.Module):
+    """A 3-D conv net: channels_last (4-D) does not apply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv3d(1, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean(dim=(2, 3, 4))  # type: ignore[no-any-return]

@@ -13,7 +13,7 @@ from tests.factories import CONFIG, run, steady_run, step
 CASES = [
     # (rule id, facts that trigger it, facts that do not, text the evidence must contain)
     ("data-loading", AdviceFacts(data_share=0.12, data_ms=3.0, num_workers=0), AdviceFacts(data_share=0.04, num_workers=0), "12.0% of the step"),
-    ("workers-oversubscribed", AdviceFacts(num_workers=2, cpu_count=2), AdviceFacts(num_workers=2, cpu_count=16), "2 workers on 2 CPU cores"),
+    ("workers-oversubscribed", AdviceFacts(num_workers=2, cpu_count=2, data_share=0.01, forward_backward_share=0.9), AdviceFacts(num_workers=1, cpu_count=2), "2 workers on 2 CPU cores; this run: data 1.0% and forward+backward 90.0%"),
     ("low-gpu-utilization", AdviceFacts(gpu_utilization=0.3), AdviceFacts(gpu_utilization=0.8), "30.0% of the step"),
     ("no-tensor-cores", AdviceFacts(compute_capability=8.0, tensor_core_share=0.0, tensor_core_eligible_ops=True), AdviceFacts(compute_capability=8.0, tensor_core_share=0.6, tensor_core_eligible_ops=True), "compute-capability 8.0"),
     ("fp16-without-scaler", AdviceFacts(amp="fp16", grad_scaler=False), AdviceFacts(amp="fp16", grad_scaler=True), "no GradScaler"),
@@ -54,10 +54,41 @@ def test_optimizer_advice_names_the_better_variant() -> None:
 
 
 def test_data_advice_is_specific_to_the_config() -> None:
-    advice = advise(AdviceFacts(data_share=0.3, num_workers=4, persistent_workers=False, pin_memory=False, device_type="cuda"))
+    advice = advise(AdviceFacts(data_share=0.3, num_workers=4, cpu_count=16, persistent_workers=False, pin_memory=False, device_type="cuda", epoch_restarts=2))
     title = advice[0].title
     assert "more than 4 data.num_workers" in title
-    assert "pin_memory: true" in title and "persistent_workers: true" in title
+    assert "pin_memory: true" in title
+    assert "persistent_workers: true (2 epoch start(s) in the measured steps" in title
+    # Without an epoch start in the measured steps, persistent workers would change nothing.
+    quiet = advise(AdviceFacts(data_share=0.3, num_workers=4, cpu_count=16, persistent_workers=False, epoch_restarts=0))
+    assert "persistent_workers" not in quiet[0].title
+
+
+def test_oversubscribed_workers_are_not_told_to_add_workers() -> None:
+    rules = {a.rule: a for a in advise(AdviceFacts(data_share=0.3, num_workers=2, cpu_count=2))}
+    assert "workers-oversubscribed" in rules
+    assert "more than" not in rules["data-loading"].title
+
+
+def test_device_time_basis_on_cuda() -> None:
+    # Host data time soaked up GPU work (a synchronising copy); the GPU itself never waited.
+    steps = [step(i, {"data": 30.0, "forward": 1.0, "optimizer": 25.0}, device={"data": 0.0, "forward": 90.0, "optimizer": 5.0}) for i in range(1, 6)]
+    result = run(steps)
+    facts = facts_from_run(result, summarize(result))
+    assert facts.time_basis == "device"
+    assert facts.data_share == pytest.approx(0.0)
+    assert facts.optimizer_share == pytest.approx(5 / 95)
+    assert {"data-loading", "optimizer-foreach-fused"}.isdisjoint(a.rule for a in advise(facts))
+
+
+def test_epoch_restarts_are_counted_from_the_run() -> None:
+    from perfkit.advice import _epoch_restarts
+
+    # 1 warm-up + 10 measured steps of 32 samples over a 96-sample dataset: 3 batches per
+    # epoch; batches 1..10 are measured, new epochs start at batches 3, 6 and 9.
+    assert _epoch_restarts(steady_run(dataset_samples=96)) == 3
+    assert _epoch_restarts(steady_run(dataset_samples=10_000)) == 0
+    assert _epoch_restarts(steady_run(dataset_samples=None)) is None
 
 
 def test_facts_from_a_run() -> None:

@@ -178,7 +178,19 @@ def test_optimizers(config: dict, cls: type, expected: dict) -> None:
     group = setup.optimizer.param_groups[0]
     for key, value in expected.items():
         assert group[key] == value
-    assert setup.variant == ("fused" if config.get("fused") else "foreach" if config.get("foreach") else "default")
+    assert setup.variant == ("fused" if config.get("fused") else "foreach" if config.get("foreach") else "for-loop")
+
+
+def test_default_variant_is_what_torch_picks() -> None:
+    assert build_optimizer(OptimizerConfig(), _params(), 10, device_type="cuda").variant == "foreach"
+    assert build_optimizer(OptimizerConfig(), _params(), 10, device_type="cpu").variant == "for-loop"
+    assert build_optimizer(OptimizerConfig(foreach=False), _params(), 10, device_type="cuda").variant == "for-loop"
+
+
+def test_onecycle_must_cover_the_run() -> None:
+    config = OptimizerConfig(scheduler={"name": "onecycle", "total_steps": 5})
+    with pytest.raises(BuildError, match=r"optimizer\.scheduler\.total_steps: onecycle needs at least the run's 10"):
+        build_optimizer(config, _params(), default_total_steps=10)
 
 
 def test_torch_refusal_becomes_build_error() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from perfkit.config import config_from_dict, load_config, parse_override
+from perfkit.config import Override, config_from_dict, load_config, parse_override
 from perfkit.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,8 +119,11 @@ def test_overrides_are_parsed_as_yaml_and_located(write_yaml, tiny_config) -> No
 
 
 def test_parse_override_rejects_malformed() -> None:
-    assert parse_override("a.b=4") == (("a", "b"), 4)
-    assert parse_override("a=") == (("a",), None)
+    assert parse_override("a.b=4") == Override(("a", "b"), 4, "--set a.b=4")
+    assert parse_override("a=").value is None
+    with pytest.raises(ConfigError) as err:
+        parse_override("a=[1, 2")
+    assert "\n" not in str(err.value) and "quote it" in str(err.value)
     for bad in ("novalue", "=3", "a..b=1"):
         with pytest.raises(ConfigError, match="expected KEY=VALUE"):
             parse_override(bad)
@@ -155,3 +158,43 @@ def test_sections_are_immutable(tiny_config) -> None:  # type: ignore[no-untyped
     cfg = config_from_dict(tiny_config).config
     with pytest.raises(ValidationError):
         cfg.data.batch_size = 3  # type: ignore[misc]
+
+
+def test_typed_overrides_are_not_parsed_as_yaml(write_yaml, tiny_config) -> None:  # type: ignore[no-untyped-def]
+    path = write_yaml(tiny_config)
+    loaded = load_config(path, [Override(("profiler", "dir"), "runs #1", "--trace-dir 'runs #1'")])
+    assert loaded.config.profiler.dir == "runs #1"
+    with pytest.raises(ConfigError, match=r"^--steps 0: loop\.steps: must be at least 1"):
+        load_config(path, [Override(("loop", "steps"), 0, "--steps 0")])
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("data", {"batch_size": True}, r"data\.batch_size: expected an integer, got True"),
+        ("data", {"prefetch_factor": True, "num_workers": 1}, r"data\.prefetch_factor: expected an integer, got True"),
+        ("optimizer", {"lr": float("nan")}, r"optimizer\.lr: expected a finite number"),
+        ("optimizer", {"lr": True}, r"optimizer\.lr: expected a number, got True"),
+        ("loop", {"grad_clip": float("inf")}, r"loop\.grad_clip: expected a finite number"),
+        ("data", {"num_workers": 10_000}, r"data\.num_workers: must be at most 256"),
+        (None, {"seed": 10**25}, r"seed: must be in \[0, 2\*\*32\)"),
+    ],
+)
+def test_nonsense_values_are_refused(section, values, message, tiny_config) -> None:  # type: ignore[no-untyped-def]
+    if section is None:
+        tiny_config.update(values)
+    else:
+        tiny_config[section] = {**tiny_config.get(section, {}), **values}
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(tiny_config)
+
+
+def test_duplicate_and_non_string_keys(tmp_path: Path) -> None:
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("data:\n  batch_size: 4\n  batch_size: 8\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml:3: data\.batch_size: duplicate key"):
+        load_config(dup)
+    boolkey = tmp_path / "bool.yaml"
+    boolkey.write_text("toggles:\n  yes: 1\n")
+    with pytest.raises(ConfigError, match=r"bool\.yaml:2: toggles\.yes: keys must be strings, YAML reads this one as bool; quote it"):
+        load_config(boolkey)

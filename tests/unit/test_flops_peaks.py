@@ -22,7 +22,8 @@ def test_linear_matches_hand_computation() -> None:
     b, n_in, n_out = 8, 64, 32
     layer = torch.nn.Linear(n_in, n_out)
     flops = count_step_flops(layer, torch.randn(b, n_in), None, _sum_loss, contextlib.nullcontext)
-    assert flops == 2 * b * n_in * n_out * 2
+    assert flops.total == 2 * b * n_in * n_out * 2
+    assert flops.conv == 0
     assert all(p.grad is None for p in layer.parameters())  # gradients left zeroed
 
 
@@ -31,7 +32,8 @@ def test_conv_matches_hand_computation() -> None:
     conv = torch.nn.Conv2d(c_in, c_out, k, padding=1)
     forward = 2 * b * c_out * hw * hw * c_in * k * k
     flops = count_step_flops(conv, torch.randn(b, c_in, hw, hw), None, _sum_loss, contextlib.nullcontext)
-    assert flops == 2 * forward  # forward + weight gradient
+    assert flops.total == 2 * forward  # forward + weight gradient
+    assert flops.conv == flops.total
 
 
 class _Attention(torch.nn.Module):
@@ -52,8 +54,8 @@ class _Attention(torch.nn.Module):
 
 def test_cpu_flash_attention_is_counted_like_explicit_attention() -> None:
     x = torch.randn(2, 8, 16)
-    explicit = count_step_flops(_Attention(True), x, None, _sum_loss, contextlib.nullcontext)
-    fused = count_step_flops(_Attention(False), x, None, _sum_loss, contextlib.nullcontext)
+    explicit = count_step_flops(_Attention(True), x, None, _sum_loss, contextlib.nullcontext).total
+    fused = count_step_flops(_Attention(False), x, None, _sum_loss, contextlib.nullcontext).total
     # torch's SDPA backward formula (used for GPU flash attention too) also counts the
     # recomputation of Q·Kᵀ that flash backward performs: one extra (b·h, s, d)×(d, s) matmul.
     recompute = 2 * (2 * 2) * 8 * 8 * 8
@@ -84,3 +86,15 @@ def test_unknown_device_or_dtype_has_no_peak() -> None:
     assert peak_flops_per_s("NVIDIA GeForce GTX 1080", "fp32") is None
     assert peak_flops_per_s("AMD EPYC", "fp32") is None
     assert peak_flops_per_s("Tesla V100-SXM2-32GB", "bf16") is None
+
+
+def test_effective_peak_weights_conv_and_matmul_flops() -> None:
+    from perfkit.runtime.peaks import effective_peak_flops_per_s
+
+    name = "NVIDIA A100-SXM4-80GB"  # fp32 19.5 TF, tf32 156 TF
+    assert effective_peak_flops_per_s(name, 100, 0, "fp32", "tf32") == pytest.approx(19.5e12)
+    assert effective_peak_flops_per_s(name, 100, 100, "fp32", "tf32") == pytest.approx(156e12)
+    # Half the FLOPs at each peak: total / (50/19.5T + 50/156T).
+    expected = 100 / (50 / 19.5e12 + 50 / 156e12)
+    assert effective_peak_flops_per_s(name, 100, 50, "fp32", "tf32") == pytest.approx(expected)
+    assert effective_peak_flops_per_s("Tesla V100-SXM2-32GB", 100, 50, "fp32", "tf32") is None
