@@ -206,3 +206,16 @@ def test_unwritable_output_fails_before_training(write_yaml, tiny_config, tmp_pa
 
 def test_typed_shorthands_keep_their_text(write_yaml, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     assert_clean_error(invoke("profile", write_yaml(tiny_config), "--steps", "0"), "--steps 0: loop.steps: must be at least 1")
+
+
+@pytest.mark.parametrize("name", ["quickstart", "resnet", "transformer_lm", "mlp"])
+def test_shipped_configs_run(name: str, tmp_path: Path) -> None:
+    # Short runs: the full `--steps 20` versions are exercised by hand and by gpu_check.sh.
+    out = tmp_path / "run.json"
+    result = invoke("profile", REPO / "configs" / f"{name}.yaml", "--steps", "2", "--set", "loop.warmup_steps=1", "-q", "-o", out)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["summary"]["steps"]["measured"] == 2
+    assert doc["counters"]["flops_per_step"] > 0
+    if name == "transformer_lm":
+        assert doc["summary"]["throughput"]["tokens_per_s"] > 0
