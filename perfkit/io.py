@@ -52,6 +52,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     except OSError as exc:
         raise InputError(f"{target}: cannot write there ({exc.strerror}); choose another path") from exc
     try:
+        # mkstemp creates the file 0600; give it the mode a plain open() would (umask).
+        os.fchmod(fd, _default_mode(target))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -81,6 +83,16 @@ def strict_json(value: Any) -> Any:
 def dumps_json(payload: Any) -> str:
     """Indented, strictly valid JSON text with a trailing newline."""
     return json.dumps(strict_json(payload), indent=2, allow_nan=False) + "\n"
+
+
+def _default_mode(target: Path) -> int:
+    """The existing file's permissions, or 0666 minus the process umask for a new file."""
+    try:
+        return target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_json(path: str | os.PathLike[str], payload: Any) -> Path:

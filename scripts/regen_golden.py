@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Regenerate the compare golden files in tests/golden/ (never edit them by hand).
+"""Regenerate the golden files in tests/golden/ (never edit them by hand).
 
-The inputs are synthetic runs with fixed seeds (tests/unit/compare/compare_synthetic.py),
-compared with the default policy; the outputs are the JSON and Markdown renderings that
-``perfkit compare --format json|md`` would print for them. ``tests/unit/compare/
-test_golden.py`` renders the same inputs and diffs against these files.
+The inputs are synthetic runs with fixed seeds (tests/unit/compare/compare_synthetic.py
+and tests/unit/gate/gate_synthetic.py), compared with the default policies; the outputs
+are what ``perfkit compare --format json|md`` and ``perfkit gate --md/--junit`` write for
+them. The compare and gate tests render the same inputs and diff against these files.
 
 Usage: python scripts/regen_golden.py [--check]
 """
@@ -19,20 +19,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "compare"))
+sys.path.insert(0, str(ROOT))
 
 from compare_synthetic import golden_groups  # noqa: E402
 
 from perfkit.compare import compare_runs  # noqa: E402
+from perfkit.config.schema import GateConfig  # noqa: E402
+from perfkit.gate import compare_policy, evaluate_gate  # noqa: E402
 from perfkit.io import atomic_write_text  # noqa: E402
 from perfkit.render.compare_markdown import comparison_markdown  # noqa: E402
+from perfkit.render.gate_report import gate_junit, gate_markdown  # noqa: E402
+from tests.unit.gate.gate_synthetic import golden_case  # noqa: E402
 
 
 def golden_outputs() -> dict[str, str]:
     """File name → expected content."""
     comparison = compare_runs(golden_groups())
+    stored, candidate = golden_case()
+    gate = evaluate_gate(stored, candidate, compare_policy(GateConfig()))
     return {
         "compare.json": json.dumps(comparison.to_dict(), indent=2) + "\n",
         "compare.md": comparison_markdown(comparison),
+        "gate.md": gate_markdown(gate),
+        "gate.xml": gate_junit(gate),
     }
 
 

@@ -115,6 +115,7 @@ FLOPS = _spec("flops_per_step", "FLOPs/step", "FLOP", "lower", "counter", per_st
 PARAMETERS = _spec("parameters", "parameters", "count", "lower", "counter", per_step=False, env_bound=False)
 KERNELS = _spec("trace.kernels_per_step", "kernels/step", "count", "lower", "counter", per_step=True)
 OPS = _spec("trace.ops_per_step", "CPU ops/step", "count", "lower", "counter", per_step=True)
+SYNCS = _spec("trace.syncs_per_step", "host syncs/step", "count", "lower", "counter", per_step=True)
 
 
 def phase_spec(phase: str, device: bool) -> MetricSpec:
@@ -136,7 +137,7 @@ def catalogue() -> tuple[MetricSpec, ...]:
     for phase in ALL_PHASES:
         out.append(phase_spec(phase, device=False))
         out.append(phase_spec(phase, device=True))
-    out += [SAMPLES_PER_S, TOKENS_PER_S, HOST_RSS, DEVICE_ALLOCATED, FLOPS, PARAMETERS, KERNELS, OPS]
+    out += [SAMPLES_PER_S, TOKENS_PER_S, HOST_RSS, DEVICE_ALLOCATED, FLOPS, PARAMETERS, KERNELS, OPS, SYNCS]
     return tuple(out)
 
 
@@ -167,18 +168,18 @@ def _step_rates(steps: Sequence[StepSample], tokens: bool) -> list[float]:
     return out
 
 
-def trace_counts(trace: Mapping[str, Any] | None) -> tuple[float | None, float | None]:
-    """``(kernels per step, CPU ops per step)`` from a stored trace analysis dict.
+def trace_counts(trace: Mapping[str, Any] | None) -> tuple[float | None, float | None, float | None]:
+    """``(kernels, CPU ops, host syncs)`` per step from a stored trace analysis dict.
 
     Reads :meth:`perfkit.trace.model.TraceAnalysis.to_dict` output without importing the
     trace package: kernels per step is the device metrics' ``kernels_per_step`` (the
     median over steps), else the median of the steps' ``kernels`` (``None`` without
-    device activity); ops per step is the ``cpu_op`` event count divided by the
-    number of steps (events outside the steps included, so the count of a run with no
-    ``ProfilerStep`` is per trace).
+    device activity); ops per step is the median of the steps' ``ops`` (cpu_op events
+    that started in the step); host syncs per step is the device metrics'
+    ``syncs_per_step`` (``None`` without device activity).
     """
     if not trace:
-        return None, None
+        return None, None, None
     steps = trace.get("steps") or []
     device = trace.get("device")
     kernels_per_step: float | None = None
@@ -188,10 +189,10 @@ def trace_counts(trace: Mapping[str, Any] | None) -> tuple[float | None, float |
         kernels = [s.get("kernels") for s in steps if isinstance(s, Mapping)]
         kernel_counts = [float(k) for k in kernels if k is not None]
         kernels_per_step = float(np.median(kernel_counts)) if kernel_counts else None
-    counts = trace.get("event_counts") or {}
-    ops = counts.get("cpu_op")
-    ops_per_step = float(ops) / len(steps) if ops is not None and steps else None
-    return kernels_per_step, ops_per_step
+    op_counts = [float(s["ops"]) for s in steps if isinstance(s, Mapping) and s.get("ops") is not None]
+    ops_per_step = float(np.median(op_counts)) if op_counts else None
+    syncs = device.get("syncs_per_step") if isinstance(device, Mapping) else None
+    return kernels_per_step, ops_per_step, None if syncs is None else float(syncs)
 
 
 def extract_metrics(run: RunResult) -> dict[str, MetricValue]:
@@ -213,7 +214,7 @@ def extract_metrics(run: RunResult) -> dict[str, MetricValue]:
                 [s.device_ms[phase] for s in steps if s.device_ms is not None and phase in s.device_ms],
             )
         )
-    kernels, ops = trace_counts(run.trace)
+    kernels, ops, syncs = trace_counts(run.trace)
     found += [
         _measured(SAMPLES_PER_S, _step_rates(steps, tokens=False)),
         _measured(TOKENS_PER_S, _step_rates(steps, tokens=True)),
@@ -223,6 +224,7 @@ def extract_metrics(run: RunResult) -> dict[str, MetricValue]:
         _scalar(PARAMETERS, run.counters.parameters),
         _scalar(KERNELS, kernels),
         _scalar(OPS, ops),
+        _scalar(SYNCS, syncs),
     ]
     return {m.spec.name: m for m in found if m is not None}
 

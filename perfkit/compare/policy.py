@@ -50,6 +50,7 @@ DEFAULT_GATED: tuple[str, ...] = (
     "memory.device_peak_allocated_bytes",
     "trace.kernels_per_step",
     "trace.ops_per_step",
+    "trace.syncs_per_step",
 )
 DEFAULT_RESAMPLES = 2000
 #: Default ``--repeats`` (interleaved rounds). 8 is the fewest with which a paired rank

@@ -10,6 +10,7 @@ from perfkit.config.loader import (
 from perfkit.config.schema import (
     DataConfig,
     ExperimentConfig,
+    GateConfig,
     LoopConfig,
     ModelConfig,
     OptimizerConfig,
@@ -21,6 +22,7 @@ from perfkit.config.schema import (
 __all__ = [
     "DataConfig",
     "ExperimentConfig",
+    "GateConfig",
     "LoadedConfig",
     "LoopConfig",
     "ModelConfig",

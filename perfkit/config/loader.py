@@ -99,6 +99,32 @@ def load_config(path: str | Path, overrides: Sequence[OverrideLike] = ()) -> Loa
     return _validate(data, overrides, source, lines)
 
 
+def load_section_file(path: str | Path, section: str) -> Any:
+    """Load a file that holds one section's keys at its top level (e.g. a ``--policy`` file
+    with the ``gate:`` keys) and return that validated section. Errors name ``section.key``
+    and the file's line."""
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"{source}: no such file; check the path")
+    try:
+        text = source.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read it: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}{_yaml_position(exc)}: malformed YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of {section} keys, not a {type(data).__name__}")
+    lines: dict[Key, int] = {}
+    if node is not None:
+        _collect_lines(node, (section,), lines, source)
+    loaded = _validate({section: data}, (), source, lines)
+    return getattr(loaded.config, section)
+
+
 def config_from_dict(data: Mapping[str, Any], overrides: Sequence[OverrideLike] = ()) -> LoadedConfig:
     """Validate an in-memory config (used by tests and by saved results)."""
     return _validate(dict(data), overrides, None, {})

@@ -347,6 +347,75 @@ class ProfilerConfig(Section):
         return value
 
 
+#: Metrics ``perfkit gate`` gates unless the policy names others: the headline times
+#: (statistically) and every deterministic counter (exactly).
+DEFAULT_GATE_METRICS: tuple[str, ...] = (
+    "step_ms",
+    "step_device_ms",
+    "throughput.samples_per_s",
+    "throughput.tokens_per_s",
+    "flops_per_step",
+    "parameters",
+    "memory.device_peak_allocated_bytes",
+    "trace.kernels_per_step",
+    "trace.ops_per_step",
+    "trace.syncs_per_step",
+)
+
+
+class GateConfig(Section):
+    """``gate:`` the CI perf-gate policy (or the same keys in a ``--policy`` file).
+
+    * ``repeats``: runs of the experiment for the baseline and for the candidate; the
+      statistics treat each run as one sample, so run-to-run noise is measured, not
+      assumed away. 5 runs per side is the fewest for which Mann–Whitney U can reach
+      p < 0.01 (complete separation gives p = 2/252 ≈ 0.008).
+    * ``threshold``/``thresholds``: relative change a measured metric must exceed (and be
+      significant at ``alpha``) to fail; per-metric patterns (``phase.*.host_ms``) win.
+    * ``counter_tolerance``: relative change a deterministic counter may show (0: exact).
+    * ``metrics``: the gated metric names or patterns; other metrics are reported only.
+    * ``trace``: also record a short trace in each run, so kernel, op and host-sync counts
+      per step can be gated (traced steps are excluded from the timings).
+    """
+
+    repeats: Int = 5
+    alpha: Float = 0.01
+    threshold: Float = 0.10
+    thresholds: dict[str, Float] = Field(default_factory=dict)
+    counter_tolerance: Float = 0.0
+    metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
+    trace: bool = True
+
+    @field_validator("repeats")
+    @classmethod
+    def _repeats(cls, value: int) -> int:
+        if not 1 <= value <= 1000:
+            raise ValueError(f"must be between 1 and 1000 (got {value})")
+        return value
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(f"must be between 0 and 1 (got {value})")
+        return value
+
+    @field_validator("threshold", "counter_tolerance")
+    @classmethod
+    def _non_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"must be >= 0 (got {value})")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        for pattern, threshold in value.items():
+            if threshold < 0:
+                raise ValueError(f"threshold for {pattern} must be >= 0 (got {threshold})")
+        return value
+
+
 class ExperimentConfig(Section):
     """The whole experiment file."""
 
@@ -359,6 +428,7 @@ class ExperimentConfig(Section):
     loop: LoopConfig = Field(default_factory=LoopConfig)
     toggles: TogglesConfig = Field(default_factory=TogglesConfig)
     profiler: ProfilerConfig = Field(default_factory=ProfilerConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
 
     @field_validator("seed")
     @classmethod

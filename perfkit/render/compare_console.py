@@ -97,22 +97,25 @@ def candidate_table(comparison: Comparison, candidate: str) -> RenderableType:
     return Group(table, *footnotes)
 
 
-def notes_block(comparison: Comparison) -> RenderableType:
-    lines = [Text("* gated: --fail-on-regression exits 1 when one of these regressed.", style="dim")]
+GATED_NOTE = "--fail-on-regression exits 1 when one of these regressed."
+
+
+def notes_block(comparison: Comparison, gated_note: str = GATED_NOTE) -> RenderableType:
+    lines = [Text(f"* gated: {gated_note}", style="dim")]
     if comparison.notes:
         lines.append(Text("Notes", style="bold yellow"))
         lines += [Text(f"  ! {note}", style="yellow") for note in comparison.notes]
     return Group(*lines)
 
 
-def render_comparison(comparison: Comparison, console: Console) -> None:
+def render_comparison(comparison: Comparison, console: Console, gated_note: str = GATED_NOTE) -> None:
     """Print the inputs, one table per candidate, and the notes."""
     console.print(inputs_block(comparison))
     for candidate in comparison.candidates:
         console.print()
         console.print(candidate_table(comparison, candidate))
     console.print()
-    console.print(notes_block(comparison))
+    console.print(notes_block(comparison, gated_note))
 
 
 __all__ = ["STATUS_STYLE", "candidate_table", "footnote_marks", "inputs_block", "notes_block", "render_comparison"]

@@ -145,10 +145,13 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(_escape(c) for c in cells) + " |"
 
 
-def comparison_markdown(comparison: Comparison) -> str:
+GATED_NOTE = "`--fail-on-regression` exits 1 when one of these regressed."
+
+
+def comparison_markdown(comparison: Comparison, title: str | None = None, gated_note: str = GATED_NOTE) -> str:
     """The whole comparison as GitHub-flavoured Markdown."""
     unit = table_unit(comparison)
-    lines = [f"## perfkit compare (baseline: {comparison.baseline})", ""]
+    lines = [title or f"## perfkit compare (baseline: {comparison.baseline})", ""]
     header = [h if h != "step" else f"step ({unit[0]})" for h in GROUP_HEADER]
     lines += [_row(header), _row(["---"] * 2 + ["---:"] * 2 + ["---"] * 2 + ["---:"] * 3)]
     lines += [_row(group_cells(g, unit)) for g in comparison.groups]
@@ -172,7 +175,7 @@ def comparison_markdown(comparison: Comparison) -> str:
                     ]
                 )
             )
-    lines += ["", "\\* gated: `--fail-on-regression` exits 1 when one of these regressed."]
+    lines += ["", f"\\* gated: {gated_note}"]
     if comparison.notes:
         lines += ["", "**Notes**", ""]
         lines += [f"- {note}" for note in comparison.notes]

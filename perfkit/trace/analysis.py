@@ -133,6 +133,7 @@ def _step_stats(
         k_step, weights=store.dur[k_rows].astype(np.float64), minlength=len(windows)
     )
     kernel_count = np.bincount(k_step, minlength=len(windows))
+    op_count = np.bincount(index.step[index.rows(index.is_host_op)], minlength=len(windows))
     out = []
     for i, w in enumerate(windows):
         out.append(
@@ -146,6 +147,7 @@ def _step_stats(
                 kernel_busy_ns=iv.length(iv.clip(kernels, w.start, w.end)) if has_device else None,
                 kernel_ns=round(float(kernel_ns[i])) if has_device else None,
                 kernels=int(kernel_count[i]) if has_device else None,
+                ops=int(op_count[i]),
             )
         )
     return tuple(out)

@@ -137,7 +137,8 @@ class StepStats:
     ``breakdown`` maps every category of :data:`BREAKDOWN_CATEGORIES` to ns and sums to
     ``duration_ns`` exactly. ``phases`` has one entry per phase seen in the trace plus
     ``other`` (work outside every phase range). ``kernel_busy_ns`` is the union of kernel
-    intervals within the step (``None`` without a device).
+    intervals within the step (``None`` without a device); ``ops`` the cpu_op events
+    (aten calls) that started inside the step: deterministic for a given program.
     """
 
     name: str
@@ -149,6 +150,7 @@ class StepStats:
     kernel_busy_ns: int | None
     kernel_ns: int | None
     kernels: int | None
+    ops: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +163,7 @@ class StepStats:
             "kernel_busy_ns": self.kernel_busy_ns,
             "kernel_ns": self.kernel_ns,
             "kernels": self.kernels,
+            "ops": self.ops,
         }
 
     @classmethod
@@ -175,6 +178,7 @@ class StepStats:
             kernel_busy_ns=_opt_int(data.get("kernel_busy_ns")),
             kernel_ns=_opt_int(data.get("kernel_ns")),
             kernels=_opt_int(data.get("kernels")),
+            ops=_opt_int(data.get("ops")),
         )
 
 

@@ -78,3 +78,19 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest
         io.atomic_write_text(target, "new content")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # temp file removed
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path: Path) -> None:
+    import os
+
+    from perfkit import io
+
+    umask = os.umask(0o022)
+    try:
+        path = io.atomic_write_text(tmp_path / "new.json", "{}")
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o600)
+        io.atomic_write_text(path, "{} ")
+        assert path.stat().st_mode & 0o777 == 0o600  # an existing file keeps its mode
+    finally:
+        os.umask(umask)

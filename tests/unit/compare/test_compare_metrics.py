@@ -64,15 +64,17 @@ def test_absent_counters_are_left_out() -> None:
 
 def test_trace_counts() -> None:
     trace = {
-        "steps": [{"kernels": 40}, {"kernels": 42}, {"kernels": 40}],
-        "event_counts": {"cpu_op": 300, "kernel": 122},
+        "steps": [{"kernels": 40, "ops": 100}, {"kernels": 42, "ops": 102}, {"kernels": 40, "ops": 100}],
+        "event_counts": {"cpu_op": 310, "kernel": 122},
     }
-    assert trace_counts(trace) == (40.0, 100.0)
-    assert trace_counts(None) == (None, None)
-    assert trace_counts({"steps": [{"kernels": None}], "event_counts": {}}) == (None, None)
-    with_device = {**trace, "device": {"kernels_per_step": 41.0}}
-    assert trace_counts(with_device) == (41.0, 100.0)
+    assert trace_counts(trace) == (40.0, 100.0, None)
+    assert trace_counts(None) == (None, None, None)
+    assert trace_counts({"steps": [{"kernels": None}], "event_counts": {}}) == (None, None, None)
+    with_device = {**trace, "device": {"kernels_per_step": 41.0, "syncs_per_step": 2.0}}
+    assert trace_counts(with_device) == (41.0, 100.0, 2.0)
     metrics = extract_metrics(make_run([10.0], trace=trace))
     assert metrics["trace.kernels_per_step"].value == 40.0
     assert metrics["trace.ops_per_step"].value == 100.0
-    assert SPECS["trace.ops_per_step"].per_step
+    assert "trace.syncs_per_step" not in metrics  # no device activity: not measured
+    assert extract_metrics(make_run([10.0], trace=with_device))["trace.syncs_per_step"].value == 2.0
+    assert SPECS["trace.ops_per_step"].per_step and SPECS["trace.syncs_per_step"].kind == "counter"

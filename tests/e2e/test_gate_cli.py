@@ -1,0 +1,115 @@
+"""End-to-end: `perfkit baseline save` then `perfkit gate` on a tiny CPU experiment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from junitparser import JUnitXml
+from typer.testing import CliRunner
+
+from perfkit.cli import app
+
+runner = CliRunner()
+
+TINY: dict[str, Any] = {
+    "name": "gtiny",
+    "device": "cpu",
+    "model": {"name": "convnet", "params": {"width": 4, "depth": 1, "num_classes": 4}},
+    "data": {"name": "synthetic-images", "params": {"num_samples": 64, "image_size": 8, "num_classes": 4}, "batch_size": 4},
+    "loop": {"steps": 8, "warmup_steps": 2},
+    # Times: fail only past +50 % and significant over 5 runs a side — this machine is shared
+    # and the baseline is recorded minutes before the candidate. Counters: exact.
+    "gate": {"repeats": 5, "threshold": 0.5},
+}
+
+
+def invoke(*args: Any, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("gate")
+    config = folder / "exp.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    stored = folder / "baseline.json"
+    result = invoke("baseline", "save", config, "--output", stored, "-q")
+    assert result.exit_code == 0, result.output
+    assert "baseline: 5 run(s) of gtiny saved" in result.stdout
+    return config, stored
+
+
+def test_unchanged_run_passes_and_writes_every_report(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, stored = workspace
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    md, junit, js = tmp_path / "gate.md", tmp_path / "gate.xml", tmp_path / "gate.json"
+    result = invoke("gate", config, "--baseline", stored, "--md", md, "--junit", junit, "--json", js, "-q", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.exit_code == 0, result.output
+    assert "perf gate PASSED: gtiny" in result.stdout
+    assert md.read_text().startswith("# ✅ perf gate PASSED")
+    assert summary.read_text().startswith("earlier step\n# ✅ perf gate PASSED")  # appended, not replaced
+    doc = json.loads(js.read_text())
+    assert doc["passed"] is True and doc["kind"] == "perfkit.gate"
+    suite = next(iter(JUnitXml.fromfile(str(junit))))
+    names = {case.name for case in suite}
+    # Counters from the short trace in every run are gated too.
+    assert {"step_ms", "throughput.samples_per_s", "flops_per_step", "parameters", "trace.ops_per_step"} <= names
+    assert suite.failures == 0
+
+
+def test_a_wider_layer_fails_on_counters(workspace: tuple[Path, Path]) -> None:
+    config, stored = workspace
+    result = invoke("gate", config, "--baseline", stored, "--set", "model.params.width=8", "-q", "--format", "md")
+    assert result.exit_code == 1, result.output
+    assert "perf gate FAILED" in result.stdout
+    assert "**flops_per_step**" in result.stdout and "**parameters**" in result.stdout
+
+
+def test_an_injected_slowdown_fails(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, stored = workspace
+    junit = tmp_path / "slow.xml"
+    # 2 ms of busy work per sample, 4 samples per step: several times the tiny step.
+    result = invoke("gate", config, "--baseline", stored, "--set", "data.params.cpu_cost_us=2000", "--junit", junit, "-q")
+    assert result.exit_code == 1, result.output
+    suite = next(iter(JUnitXml.fromfile(str(junit))))
+    failed = {case.name for case in suite if case.result}
+    assert "step_ms" in failed and "flops_per_step" not in failed
+
+
+def assert_usage_error(result, *fragments: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_bad_baselines_exit_2_before_training(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, stored = workspace
+    assert_usage_error(invoke("gate", config, "--baseline", tmp_path / "none.json"), "no such baseline", "perfkit baseline save")
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text(stored.read_text()[:500])
+    assert_usage_error(invoke("gate", config, "--baseline", corrupt), "corrupt.json: not valid JSON")
+    doc = json.loads(stored.read_text())
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**doc, "schema_version": 0}))
+    assert_usage_error(invoke("gate", config, "--baseline", old), "baseline schema_version 0, this perfkit reads 1")
+    assert_usage_error(invoke("gate", config, "--baseline", stored, "--policy", tmp_path / "nope.yaml"), "nope.yaml: no such file")
+
+
+def test_environment_change_needs_the_flag(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, stored = workspace
+    doc = json.loads(stored.read_text())
+    for run in doc["runs"]:
+        run["environment"]["cpu_count"] = 64
+    moved = tmp_path / "other-machine.json"
+    moved.write_text(json.dumps(doc))
+    assert_usage_error(invoke("gate", config, "--baseline", moved, "-q"), "recorded on another environment", "CPU count 64 vs", "--allow-env-change")
+    allowed = invoke("gate", config, "--baseline", moved, "--allow-env-change", "-q", "--format", "md")
+    assert allowed.exit_code == 0, allowed.output
+    assert "Compared across environments (--allow-env-change): CPU count 64 vs" in allowed.stdout
