@@ -2,7 +2,8 @@
 """Overhead of perfkit's instrumented loop against a bare hand-written training loop.
 
 Both loops train the same model on the same DataLoader in one process, interleaved in
-blocks (bare, perfkit, bare, perfkit, …) so that machine drift affects both alike. Each
+blocks whose order alternates each round (bare, perfkit, then perfkit, bare, …) so that
+machine drift and order effects affect both alike. Each
 records per-step wall time with ``perf_counter`` at step boundaries; the script prints
 the median step time of each and their ratio (target ≤ 1.02 on CPU).
 
@@ -57,7 +58,10 @@ def main() -> None:
     parser.add_argument("config", nargs="?", default=str(REPO / "configs" / "quickstart.yaml"))
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--block", type=int, default=15, help="steps per block")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     cfg = load_config(args.config, ["device=cpu"]).config
     torch.manual_seed(cfg.seed)
@@ -70,21 +74,30 @@ def main() -> None:
         device=torch.device("cpu"), autocast=contextlib.nullcontext,
         non_blocking=False, channels_last=False, tokens_per_sample=spec.tokens_per_sample,
     )
-    options = LoopOptions(steps=args.block, warmup_steps=0)
+    arms = {
+        "perfkit (default: grad-norm monitoring on)": LoopOptions(steps=args.block, warmup_steps=0),
+        "perfkit (track_grad_norm: false)": LoopOptions(steps=args.block, warmup_steps=0, track_grad_norm=False),
+    }
     batches = endless(loader)
     bare_block(runnable, batches, optimizer, 10)  # warm-up, not measured
-    bare: list[float] = []
-    kit: list[float] = []
-    for _ in range(args.rounds):
-        bare += bare_block(runnable, batches, optimizer, args.block)
-        record = run_loop(work, options, PerfCounterClock(), NullDeviceTimer())
-        kit += [s.step_host_ms for s in record.steps]
-    bare_median = statistics.median(bare)
-    kit_median = statistics.median(kit)
-    print(f"config: {args.config}  ({args.rounds} rounds × {args.block} steps each, interleaved, torch threads {torch.get_num_threads()})")
-    print(f"bare loop     median step {bare_median:8.3f} ms  (n={len(bare)})")
-    print(f"perfkit loop  median step {kit_median:8.3f} ms  (n={len(kit)})")
-    print(f"ratio perfkit/bare: {kit_median / bare_median:.3f}  (target ≤ 1.02)")
+    samples: dict[str, list[float]] = {"bare loop": [], **{name: [] for name in arms}}
+    names = list(samples)
+    for round_index in range(args.rounds):
+        # Rotate which loop goes first, so an order effect (warm caches, allocator
+        # state) cancels out instead of favouring one side.
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            if name == "bare loop":
+                samples[name] += bare_block(runnable, batches, optimizer, args.block)
+            else:
+                record = run_loop(work, arms[name], PerfCounterClock(), NullDeviceTimer())
+                samples[name] += [s.step_host_ms for s in record.steps]
+    bare_median = statistics.median(samples["bare loop"])
+    print(f"config: {args.config}  ({args.rounds} rounds × {args.block} steps per loop, interleaved, torch threads {torch.get_num_threads()})")
+    for name, values in samples.items():
+        median = statistics.median(values)
+        ratio = "" if name == "bare loop" else f"   ratio to bare {median / bare_median:.3f}  (target ≤ 1.02)"
+        print(f"{name:<44} median step {median:8.3f} ms (n={len(values)}){ratio}")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from perfkit.cli.app import app, handles_errors, stdout_console
-from perfkit.config.loader import Override, OverrideLike
 from perfkit.errors import INTERRUPTED_EXIT_CODE, InputError
+
+if TYPE_CHECKING:  # the config package imports pydantic: keep --help and analyze light
+    from perfkit.config.loader import OverrideLike
 
 
 class Format(str, Enum):
@@ -43,6 +45,8 @@ def shorthand_overrides(
 ) -> list[OverrideLike]:
     """``--set`` overrides (values parsed as YAML) followed by the shorthand flags, whose
     values are already typed and are used as given."""
+    from perfkit.config.loader import Override
+
     out: list[OverrideLike] = list(sets or [])
     flags: list[tuple[tuple[str, ...], Any, str]] = [
         (("toggles", "amp"), None if amp is None else amp.value, f"--amp {amp.value if amp else ''}"),
@@ -144,7 +148,7 @@ def profile(
 
     Example: perfkit profile configs/quickstart.yaml --amp bf16 --workers 2 -o run.json
     """
-    from perfkit.config import load_config
+    from perfkit.config import Override, load_config
     from perfkit.io import check_writable
 
     overrides = shorthand_overrides(set_, amp, channels_last, workers, steps, device, compile_model)
