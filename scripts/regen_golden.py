@@ -12,7 +12,6 @@ Usage: python scripts/regen_golden.py [--check]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from compare_synthetic import golden_groups  # noqa: E402
 from perfkit.compare import compare_runs  # noqa: E402
 from perfkit.config.schema import GateConfig  # noqa: E402
 from perfkit.gate import compare_policy, evaluate_gate  # noqa: E402
-from perfkit.io import atomic_write_text  # noqa: E402
+from perfkit.io import atomic_write_text, dumps_json  # noqa: E402
 from perfkit.render.compare_markdown import comparison_markdown  # noqa: E402
 from perfkit.render.gate_report import gate_junit, gate_markdown  # noqa: E402
 from tests.unit.gate.gate_synthetic import golden_case  # noqa: E402
@@ -38,7 +37,7 @@ def golden_outputs() -> dict[str, str]:
     stored, candidate = golden_case()
     gate = evaluate_gate(stored, candidate, compare_policy(GateConfig()))
     return {
-        "compare.json": json.dumps(comparison.to_dict(), indent=2) + "\n",
+        "compare.json": dumps_json(comparison.to_dict()),
         "compare.md": comparison_markdown(comparison),
         "gate.md": gate_markdown(gate),
         "gate.xml": gate_junit(gate),

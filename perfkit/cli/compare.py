@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from perfkit.cli.app import app, handles_errors, stdout_console
+from perfkit.cli.progress import ProgressBar
 from perfkit.errors import INTERRUPTED_EXIT_CODE, REGRESSION_EXIT_CODE, InputError
 
 if TYPE_CHECKING:
@@ -55,45 +56,16 @@ def parse_metric_thresholds(items: list[str] | None) -> tuple[tuple[str, float],
     return tuple(out)
 
 
-class _Progress:
-    """A transient progress bar on stderr; silent when stderr is not a terminal."""
+class _RunProgress:
+    """Progress of the interleaved runs (one update per finished run)."""
 
-    def __init__(self, enabled: bool, labels: list[str]) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
+    def __init__(self, bar: ProgressBar, labels: list[str]) -> None:
+        self.bar = bar
         self.labels = labels
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=Console(stderr=True), transient=True,
-            )
-            self._progress.__enter__()
-        return self
 
     def __call__(self, done: int, total: int, slot: ScheduledRun) -> None:
-        if self._progress is None:
-            return
         what = "warm-up" if slot.warmup else f"round {slot.round + 1}"
-        description = f"{what} · {self.labels[slot.index]}"
-        if self._task is None:
-            self._task = self._progress.add_task(description, total=total)
-        self._progress.update(self._task, completed=done, description=description)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)
+        self.bar.update(done, total, f"{what} · {self.labels[slot.index]}")
 
 
 def render_comparison_output(comparison: Comparison, fmt: CompareFormat, output: Path | None) -> None:
@@ -106,9 +78,9 @@ def render_comparison_output(comparison: Comparison, fmt: CompareFormat, output:
         render_comparison(comparison, stdout_console())
         return
     if fmt is CompareFormat.json:
-        import json
+        from perfkit.io import dumps_json
 
-        text = json.dumps(comparison.to_dict(), indent=2) + "\n"
+        text = dumps_json(comparison.to_dict())
     else:
         from perfkit.render.compare_markdown import comparison_markdown
 
@@ -167,7 +139,8 @@ def compare(
     if fmt is CompareFormat.console and output is not None:
         raise InputError("--output needs --format json or md; the console format prints to the terminal")
     specs = resolve_inputs(inputs, vs=vs or [], sets=set_ or [], labels=label or [])
-    with _Progress(enabled=not quiet, labels=[s.label for s in specs if s.is_config]) as progress:
+    with ProgressBar(enabled=not quiet) as bar:
+        progress = _RunProgress(bar, [s.label for s in specs if s.is_config])
         collected = collect_groups(specs, repeats=repeats, warmup_rounds=warmup_rounds, progress=progress)
 
     from perfkit.compare.engine import compare_runs

@@ -86,46 +86,6 @@ def render_report(report: Any, fmt: Format, output: Path | None) -> None:
         sys.stdout.write(text)
 
 
-class _Progress:
-    """A transient progress bar on stderr; silent when stderr is not a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            # No refresh thread: it would compete for the GIL during measured steps.
-            # The bar is redrawn in __call__, which the loop calls between steps.
-            self._progress = Progress(
-                TextColumn("training"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=Console(stderr=True), transient=True, auto_refresh=False,
-            )
-            self._progress.__enter__()
-        return self
-
-    def __call__(self, done: int, total: int) -> None:
-        if self._progress is None:
-            return
-        if self._task is None:
-            self._task = self._progress.add_task("steps", total=total)
-        self._progress.update(self._task, completed=done, refresh=True)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)
-
-
 @app.command()
 @handles_errors
 def profile(
@@ -165,8 +125,10 @@ def profile(
     from perfkit.runtime.runner import run_experiment
 
     preflight(loaded)
-    with _Progress(enabled=not quiet) as progress:
-        result = run_experiment(loaded, sync=sync, progress=progress)
+    from perfkit.cli.progress import ProgressBar
+
+    with ProgressBar(enabled=not quiet) as bar:
+        result = run_experiment(loaded, sync=sync, progress=bar.update)
     if output is not None:
         save_run(result, output)
     if not (quiet and fmt is Format.console):
