@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, replace
 from typing import Any
 
 from perfkit.errors import InputError, SchemaError
@@ -46,8 +46,60 @@ def _decode_float(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, str):
+        if value not in ("NaN", "Infinity", "-Infinity"):
+            raise ValueError(f"expected a number, got {value!r}")
         return float(value.replace("Infinity", "inf"))
+    return _float(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, got {value!r}")
     return float(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else _int(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else _float(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _typed(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values of ``cls`` from ``data``, checked against the field's annotation
+    (``int``, ``float``, ``str``, optionally ``| None``): a hand-edited or corrupted file
+    fails with a clear error instead of crashing a later computation."""
+    out: dict[str, Any] = {}
+    for name, field in cls.__dataclass_fields__.items():
+        value = data.get(name, field.default if field.default is not MISSING else None)
+        kind = str(field.type)
+        optional = "None" in kind
+        if value is None:
+            if not optional:
+                raise ValueError(f"{name} is missing")
+            out[name] = None
+        elif kind.startswith("int"):
+            out[name] = _int(value)
+        elif kind.startswith("float"):
+            out[name] = _float(value)
+        elif kind.startswith("str"):
+            out[name] = _opt_str(value)
+        else:
+            out[name] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -90,15 +142,15 @@ class StepSample:
     def from_dict(cls, data: Mapping[str, Any]) -> StepSample:
         device = data.get("device_ms")
         return cls(
-            index=int(data["index"]),
+            index=_int(data["index"]),
             warmup=bool(data["warmup"]),
             traced=bool(data.get("traced", False)),
-            host_ms={k: float(v) for k, v in data["host_ms"].items()},
-            step_host_ms=float(data["step_host_ms"]),
-            device_ms=None if device is None else {k: float(v) for k, v in device.items()},
+            host_ms={str(k): _float(v) for k, v in data["host_ms"].items()},
+            step_host_ms=_float(data["step_host_ms"]),
+            device_ms=None if device is None else {str(k): _float(v) for k, v in device.items()},
             step_device_ms=_decode_float(data.get("step_device_ms")),
-            samples=int(data["samples"]),
-            tokens=None if data.get("tokens") is None else int(data["tokens"]),
+            samples=_int(data["samples"]),
+            tokens=_opt_int(data.get("tokens")),
             loss=_decode_float(data.get("loss")),
             grad_norm=_decode_float(data.get("grad_norm")),
         )
@@ -127,8 +179,7 @@ class Environment:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Environment:
-        values: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
-        return cls(**values)
+        return cls(**_typed(cls, data))
 
 
 @dataclass(frozen=True)
@@ -167,8 +218,7 @@ class Counters:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Counters:
-        values: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
-        return cls(**values)
+        return cls(**_typed(cls, data))
 
 
 @dataclass(frozen=True)
@@ -190,7 +240,7 @@ class Memory:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Memory:
-        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+        return cls(**_typed(cls, data))
 
 
 @dataclass(frozen=True)
@@ -199,6 +249,7 @@ class Measurement:
 
     ``optimizer_variant`` is what the optimizer actually ran as: 'fused', 'foreach' or
     'for-loop' (torch's own default resolved: foreach on CUDA, a for-loop on CPU).
+    ``torch_threads`` is ``torch.get_num_threads()`` during the run.
     """
 
     clock: str
@@ -207,6 +258,7 @@ class Measurement:
     trace_path: str | None = None
     notes: tuple[str, ...] = ()
     optimizer_variant: str | None = None
+    torch_threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +266,7 @@ class Measurement:
             "sync": self.sync,
             "amp_dtype": self.amp_dtype,
             "optimizer_variant": self.optimizer_variant,
+            "torch_threads": self.torch_threads,
             "trace_path": self.trace_path,
             "notes": list(self.notes),
         }
@@ -227,6 +280,7 @@ class Measurement:
             trace_path=data.get("trace_path"),
             notes=tuple(data.get("notes", ())),
             optimizer_variant=data.get("optimizer_variant"),
+            torch_threads=_opt_int(data.get("torch_threads")),
         )
 
 
@@ -326,8 +380,9 @@ class RunResult:
                 trace=data.get("trace"),
                 schema_version=int(version),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{source}: malformed perfkit result ({exc!r}); re-create it") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise InputError(f"{source}: malformed perfkit result ({detail}); re-create it") from exc
 
 
 def phase_values(steps: Sequence[StepSample], phase: str, device: bool = False) -> list[float]:

@@ -86,7 +86,18 @@ def baseline_save(
 @handles_errors
 def gate(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (the candidate).")],
-    baseline: Annotated[Path, typer.Option("--baseline", "-b", help="Baseline from 'perfkit baseline save'.")],
+    baseline: Annotated[
+        list[Path],
+        typer.Option("--baseline", "-b", help="Baseline from 'perfkit baseline save', or run files (repeat the option)."),
+    ],
+    candidate: Annotated[
+        list[Path] | None,
+        typer.Option("--candidate", help="Gate these saved runs instead of running the experiment (repeatable)."),
+    ] = None,
+    paired: Annotated[
+        bool,
+        typer.Option("--paired", help="Baseline run i and candidate run i ran back to back: compare round by round."),
+    ] = False,
     set_: SetOption = None,
     policy: PolicyOption = None,
     repeats: RepeatsOption = None,
@@ -104,36 +115,87 @@ def gate(
 
     Example: perfkit gate configs/quickstart.yaml --baseline baselines/quickstart.json --md gate.md --junit gate.xml
     """
-    from perfkit.gate import evaluate_gate, load_baseline
-    from perfkit.gate.policy import compare_policy
-    from perfkit.gate.runs import run_repeats
-    from perfkit.io import atomic_write_text, check_writable, dumps_json
-    from perfkit.render.gate_report import gate_junit, gate_markdown, render_gate
+    from perfkit.errors import PerfkitError
+    from perfkit.io import atomic_write_text, check_writable
 
-    loaded, gate_cfg = _setup(config, set_, policy, repeats)
-    stored = load_baseline(baseline)  # a missing or corrupt baseline fails before any training
     for path in (md, junit, json_out):
         if path is not None:
             check_writable(path)
+    try:
+        result = _decide(config, baseline, candidate, paired, set_, policy, repeats, allow_env_change, quiet)
+    except PerfkitError as exc:
+        if junit is not None:  # a CI's JUnit publisher then shows why, instead of finding nothing
+            from perfkit.render.gate_report import gate_error_junit
+
+            atomic_write_text(junit, gate_error_junit(config.stem, exc.message))
+        raise
+    _report(result, md, junit, json_out, fmt)
+    if not result.passed:
+        raise typer.Exit(REGRESSION_EXIT_CODE)
+
+
+def _decide(
+    config: Path,
+    baseline: list[Path],
+    candidate: list[Path] | None,
+    paired: bool,
+    set_: list[str] | None,
+    policy: Path | None,
+    repeats: int | None,
+    allow_env_change: bool,
+    quiet: bool,
+) -> Any:
+    """Validate everything, run (or load) the candidate, and evaluate the gate."""
+    from perfkit.gate import evaluate_gate, load_baselines
+    from perfkit.gate.policy import compare_policy
+
+    loaded, gate_cfg = _setup(config, set_, policy, repeats)
+    stored = load_baselines(baseline)  # a missing or corrupt baseline fails before any training
+    rules = compare_policy(gate_cfg, ignore_environment=allow_env_change)
+    if candidate:
+        from perfkit.report import load_run
+
+        runs = [load_run(path) for path in candidate]
+        if paired and len(runs) != len(stored.runs):
+            from perfkit.errors import InputError
+
+            raise InputError(f"--paired needs as many candidate runs as baseline runs ({len(runs)} vs {len(stored.runs)})")
+        source = f"{candidate[0]}" + (f" … ({len(runs)} runs)" if len(runs) > 1 else "")
+        return evaluate_gate(stored, runs, rules, allow_env_change, paired=paired, candidate_source=source)
+    if paired:
+        from perfkit.errors import InputError
+
+        raise InputError("--paired applies to saved runs (--candidate); runs made now cannot pair with an old baseline")
+    from perfkit.gate.engine import check_run_counts
+    from perfkit.gate.runs import precheck, run_repeats
+
+    check_run_counts(len(stored.runs), gate_cfg.repeats, rules, paired=False)
+    precheck(loaded, stored, gate_cfg, allow_env_change)
     runs = run_repeats(loaded, gate_cfg, progress=_progress(quiet))
-    result = evaluate_gate(stored, runs, compare_policy(gate_cfg, ignore_environment=allow_env_change), allow_env_change)
+    return evaluate_gate(stored, runs, rules, allow_env_change)
+
+
+def _report(result: Any, md: Path | None, junit: Path | None, json_out: Path | None, fmt: GateFormat) -> None:
+    from perfkit.io import atomic_write_text, dumps_json
+    from perfkit.render.gate_report import gate_junit, gate_markdown, render_gate
 
     markdown = gate_markdown(result)
     if md is not None:
         atomic_write_text(md, markdown)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with Path(summary).open("a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
     if junit is not None:
         atomic_write_text(junit, gate_junit(result))
     if json_out is not None:
         atomic_write_text(json_out, dumps_json(result.to_dict()))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with Path(summary).open("a", encoding="utf-8") as handle:
+                handle.write(markdown + "\n")
+        except OSError as exc:
+            print(f"warning: could not append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror}", file=sys.stderr)
     if fmt is GateFormat.console:
         render_gate(result, stdout_console())
     elif fmt is GateFormat.md:
         sys.stdout.write(markdown)
     else:
         sys.stdout.write(dumps_json(result.to_dict()))
-    if not result.passed:
-        raise typer.Exit(REGRESSION_EXIT_CODE)

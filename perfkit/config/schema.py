@@ -41,6 +41,20 @@ Int = StrictInt
 Float = Annotated[float, BeforeValidator(_no_bool)]
 
 
+def _fraction(value: Any) -> Any:
+    # "10%" → 0.10, like the CLI's --threshold; a bare number is already a fraction.
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            raise ValueError(f"expected a fraction (0.1) or a percentage (10%), got {value!r}") from None
+    return _no_bool(value)
+
+
+#: A relative change: ``0.1`` or ``"10%"``.
+Fraction = Annotated[float, BeforeValidator(_fraction)]
+
+
 class Section(BaseModel):
     """Base for every config section: unknown keys are errors; sections are immutable.
 
@@ -371,7 +385,9 @@ class GateConfig(Section):
       assumed away. 5 runs per side is the fewest for which Mann–Whitney U can reach
       p < 0.01 (complete separation gives p = 2/252 ≈ 0.008).
     * ``threshold``/``thresholds``: relative change a measured metric must exceed (and be
-      significant at ``alpha``) to fail; per-metric patterns (``phase.*.host_ms``) win.
+      significant at ``alpha``) to fail, as a fraction (``0.1``) or a percentage
+      (``"10%"``); per-metric patterns (``phase.*.host_ms``) win. Above 1 is allowed
+      (``2.0``: three times slower) for loose gates on noisy runners.
     * ``counter_tolerance``: relative change a deterministic counter may show (0: exact).
     * ``metrics``: the gated metric names or patterns; other metrics are reported only.
     * ``trace``: also record a short trace in each run, so kernel, op and host-sync counts
@@ -380,9 +396,9 @@ class GateConfig(Section):
 
     repeats: Int = 5
     alpha: Float = 0.01
-    threshold: Float = 0.10
-    thresholds: dict[str, Float] = Field(default_factory=dict)
-    counter_tolerance: Float = 0.0
+    threshold: Fraction = 0.10
+    thresholds: dict[str, Fraction] = Field(default_factory=dict)
+    counter_tolerance: Fraction = 0.0
     metrics: tuple[str, ...] = DEFAULT_GATE_METRICS
     trace: bool = True
 
@@ -417,11 +433,17 @@ class GateConfig(Section):
 
 
 class ExperimentConfig(Section):
-    """The whole experiment file."""
+    """The whole experiment file.
+
+    ``threads``: torch intra-op threads for the run (``torch.set_num_threads``), restored
+    afterwards; ``null`` keeps torch's default (one per core). On a shared machine, fewer
+    threads than cores keeps a neighbour's job from stalling every step.
+    """
 
     name: str = "experiment"
     seed: Int = 0
     device: str = "auto"
+    threads: Int | None = None
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
@@ -435,6 +457,13 @@ class ExperimentConfig(Section):
     def _seed(cls, value: int) -> int:
         if not 0 <= value < 2**32:
             raise ValueError(f"must be in [0, 2**32) (got {value}); numpy and torch seeds are 32-bit here")
+        return value
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 1024:
+            raise ValueError(f"must be between 1 and 1024 (got {value}), or null for torch's default")
         return value
 
     @field_validator("device")

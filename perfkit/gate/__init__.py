@@ -14,6 +14,7 @@ from perfkit.gate.baseline import (
     BASELINE_SCHEMA_VERSION,
     Baseline,
     load_baseline,
+    load_baselines,
     save_baseline,
 )
 from perfkit.gate.engine import GateResult, evaluate_gate
@@ -27,6 +28,7 @@ __all__ = [
     "compare_policy",
     "evaluate_gate",
     "load_baseline",
+    "load_baselines",
     "load_policy_file",
     "save_baseline",
 ]

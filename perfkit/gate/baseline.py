@@ -87,3 +87,16 @@ def load_baseline(path: str | Path) -> Baseline:
             f"{source}: no such baseline; create it with 'perfkit baseline save exp.yaml --output {source}'"
         )
     return Baseline.from_dict(read_json(source, what="perfkit baseline"), source=str(source))
+
+
+def load_baselines(paths: Sequence[str | Path]) -> Baseline:
+    """One baseline file, or several files (baselines or single runs) whose runs are
+    combined in the given order (for paired gating, run ``i`` pairs with candidate ``i``)."""
+    if not paths:
+        raise InputError("--baseline: give a baseline file (or run files)")
+    parts = [load_baseline(p) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    runs = tuple(run for part in parts for run in part.runs)
+    source = f"{parts[0].source} … ({len(runs)} runs)"
+    return Baseline(name=parts[0].name, created_at=parts[0].created_at, runs=runs, source=source)

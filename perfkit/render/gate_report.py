@@ -26,7 +26,8 @@ from perfkit.render.compare_markdown import (
 
 def _headline(gate: GateResult) -> str:
     if gate.passed:
-        return f"perf gate PASSED: {gate.name} against {gate.baseline_source}"
+        inconclusive = f" (inconclusive: {', '.join(gate.inconclusive)} moved past the threshold without significance)" if gate.inconclusive else ""
+        return f"perf gate PASSED: {gate.name} against {gate.baseline_source}{inconclusive}"
     return f"perf gate FAILED: {gate.name} regressed on {', '.join(gate.failures)} (baseline {gate.baseline_source})"
 
 
@@ -41,6 +42,8 @@ def _notes(gate: GateResult) -> list[str]:
         notes.append(
             "Compared across environments (--allow-env-change): " + "; ".join(gate.environment_changes) + "."
         )
+    if gate.not_measured:
+        notes.append(f"Gated but not measured by either side: {', '.join(gate.not_measured)}.")
     return notes
 
 
@@ -88,10 +91,11 @@ def gate_junit(gate: GateResult) -> str:
     unit = table_unit(gate.comparison)
     gated = gate.gated
     failures = sum(1 for m in gated if m.verdict.status is Status.REGRESSED)
-    suites = ET.Element("testsuites", name="perfkit gate", tests=str(len(gated)), failures=str(failures), errors="0")
+    tests = len(gated) + len(gate.not_measured)
+    suites = ET.Element("testsuites", name="perfkit gate", tests=str(tests), failures=str(failures), errors="0")
     suite = ET.SubElement(
-        suites, "testsuite", name=f"perfkit gate: {gate.name}", tests=str(len(gated)), failures=str(failures),
-        errors="0", skipped="0",
+        suites, "testsuite", name=f"perfkit gate: {gate.name}", tests=str(tests), failures=str(failures),
+        errors="0", skipped=str(len(gate.not_measured)),
     )
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="baseline", value=gate.baseline_source)
@@ -115,5 +119,23 @@ def gate_junit(gate: GateResult) -> str:
         else:
             out = ET.SubElement(case, "system-out")
             out.text = detail
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    for metric in gate.not_measured:
+        case = ET.SubElement(suite, "testcase", classname=f"perfkit.gate.{gate.name}", name=metric, time="0")
+        ET.SubElement(case, "skipped", message="not measured by either side (e.g. device time on a CPU run)")
+    return _xml(suites)
+
+
+def gate_error_junit(name: str, message: str) -> str:
+    """JUnit for a gate that could not decide (exit 2): one errored test case, so that a
+    CI's JUnit publisher shows the reason instead of finding no report."""
+    suites = ET.Element("testsuites", name="perfkit gate", tests="1", failures="0", errors="1")
+    suite = ET.SubElement(suites, "testsuite", name=f"perfkit gate: {name}", tests="1", failures="0", errors="1", skipped="0")
+    case = ET.SubElement(suite, "testcase", classname=f"perfkit.gate.{name}", name="gate", time="0")
+    error = ET.SubElement(case, "error", message=message, type="usage")
+    error.text = message
+    return _xml(suites)
+
+
+def _xml(root: ET.Element) -> str:
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -92,10 +92,15 @@ def run_experiment(
     synchronises the device at every phase boundary (see :mod:`perfkit.runtime.loop`).
     Tracing is on when ``loaded.config.profiler.enabled``.
     """
+    threads = torch.get_num_threads()
     try:
+        if loaded.config.threads is not None:
+            torch.set_num_threads(loaded.config.threads)
         return _run(loaded, clock or PerfCounterClock(), sync, progress)
     except PerfkitError as exc:
         raise loaded.locate(exc) from exc.__cause__
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallback | None) -> RunResult:
@@ -232,6 +237,7 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
         trace_path=trace_path,
         notes=tuple(notes),
         optimizer_variant=setup.variant,
+        torch_threads=torch.get_num_threads(),
     )
     return RunResult(
         name=cfg.name,

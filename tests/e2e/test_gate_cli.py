@@ -113,3 +113,61 @@ def test_environment_change_needs_the_flag(workspace: tuple[Path, Path], tmp_pat
     allowed = invoke("gate", config, "--baseline", moved, "--allow-env-change", "-q", "--format", "md")
     assert allowed.exit_code == 0, allowed.output
     assert "Compared across environments (--allow-env-change): CPU count 64 vs" in allowed.stdout
+
+
+def test_failing_gate_appends_the_summary_and_survives_a_bad_summary_path(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, stored = workspace
+    summary = tmp_path / "summary.md"
+    failed = invoke("gate", config, "--baseline", stored, "--set", "model.params.width=8", "-q", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert failed.exit_code == 1
+    assert summary.read_text().startswith("# ❌ perf gate FAILED")
+    junit = tmp_path / "g.xml"
+    broken = invoke("gate", config, "--baseline", stored, "--junit", junit, "-q", env={"GITHUB_STEP_SUMMARY": str(tmp_path)})
+    assert broken.exit_code == 0, broken.output
+    assert "warning: could not append to $GITHUB_STEP_SUMMARY" in broken.stderr
+    assert junit.exists()  # the reports were written before the summary was tried
+
+
+def test_an_undecided_gate_writes_an_error_junit(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, _ = workspace
+    junit = tmp_path / "error.xml"
+    result = invoke("gate", config, "--baseline", tmp_path / "missing.json", "--junit", junit)
+    assert result.exit_code == 2
+    suite = next(iter(JUnitXml.fromfile(str(junit))))
+    assert suite.errors == 1
+
+
+def test_another_torch_build_is_refused_before_training(workspace: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config, stored = workspace
+    doc = json.loads(stored.read_text())
+    for run in doc["runs"]:
+        run["environment"]["torch"] = "1.0.0"
+    other = tmp_path / "old-torch.json"
+    other.write_text(json.dumps(doc))
+    import perfkit.gate.runs as gate_runs
+
+    def must_not_run(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("trained although the baseline could not be compared")
+
+    monkeypatch.setattr(gate_runs, "run_repeats", must_not_run)
+    assert_usage_error(invoke("gate", config, "--baseline", other, "-q"), "recorded on another environment (torch 1.0.0 vs")
+
+
+def test_saved_runs_can_be_gated_paired(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, stored = workspace
+    from perfkit.gate import load_baseline
+    from perfkit.report import save_run
+
+    runs = load_baseline(stored).runs
+    files = [save_run(run, tmp_path / f"run{i}.json") for i, run in enumerate(runs)]
+    baseline_args = [a for f in files for a in ("--baseline", f)]
+    candidate_args = [a for f in files for a in ("--candidate", f)]
+    # Identical runs on both sides: every change is exactly zero, so the gate passes...
+    same = invoke("gate", config, *baseline_args, *candidate_args, "--paired", "-q", "-f", "json")
+    assert same.exit_code == 2, same.output  # ...but 5 paired rounds cannot reach alpha 0.01
+    assert "use at least 8 paired rounds" in same.stderr
+    unpaired = invoke("gate", config, *baseline_args, *candidate_args, "-q", "-f", "json")
+    assert unpaired.exit_code == 0, unpaired.output
+    assert json.loads(unpaired.stdout)["passed"] is True
+    mismatch = invoke("gate", config, *baseline_args, "--candidate", files[0], "--paired", "-q")
+    assert_usage_error(mismatch, "--paired needs as many candidate runs as baseline runs (1 vs 5)")

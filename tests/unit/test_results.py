@@ -94,3 +94,26 @@ def test_atomic_writes_get_normal_permissions(tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o777 == 0o600  # an existing file keeps its mode
     finally:
         os.umask(umask)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("counters", "flops_per_step", "abc", "expected an integer, got 'abc'"),
+        ("environment", "cpu_count", "two", "expected an integer, got 'two'"),
+        ("memory", "host_peak_rss_bytes", True, "expected an integer, got True"),
+        ("environment", "torch", 2, "expected a string, got 2"),
+    ],
+)
+def test_type_corrupt_files_are_input_errors(tmp_path: Path, section: str, key: str, value: object, message: str) -> None:
+    doc = steady_run().to_dict()
+    doc[section][key] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=rf"bad\.json: malformed perfkit result \({message}\); re-create it"):
+        load_run(path)
+    doc = steady_run().to_dict()
+    doc["steps"][1]["step_host_ms"] = "fast"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"expected a number, got 'fast'"):
+        load_run(path)

@@ -74,3 +74,33 @@ def test_result_round_trips() -> None:
 
     result = evaluate_gate(baseline(), runs(9, parameters=1020), POLICY)
     assert GateResult.from_dict(result.to_dict()) == result
+
+
+def test_too_few_runs_to_ever_be_significant_is_refused() -> None:
+    from perfkit.errors import InputError
+    from perfkit.gate.baseline import Baseline
+
+    one = Baseline(name="exp", created_at="", runs=runs(1, n=1), source="run.json")
+    with pytest.raises(InputError, match=r"gate: 1 baseline and 5 candidate run\(s\) can never show a significant change at alpha 0\.01; use at least 5 runs a side"):
+        evaluate_gate(one, runs(2), POLICY)
+    # Counters alone need no statistics: one run a side is enough to gate them.
+    counters_only = compare_policy(GateConfig(metrics=("flops_per_step", "parameters")))
+    assert evaluate_gate(one, runs(2, n=1), counters_only).passed
+
+
+def test_paired_rounds_use_the_signed_rank_test() -> None:
+    from perfkit.compare.model import Design
+    from perfkit.errors import InputError
+
+    stored = baseline(n=8)
+    with pytest.raises(InputError, match=r"use at least 8 paired rounds"):
+        evaluate_gate(baseline(n=5), runs(3, n=5), POLICY, paired=True)
+    result = evaluate_gate(stored, runs(3, n=8, base_ms=13.0), POLICY, paired=True)
+    step = next(m for m in result.gated if m.metric == "step_ms")
+    assert step.design is Design.PAIRED and not result.passed
+
+
+def test_gated_metrics_nobody_measured_are_listed() -> None:
+    result = evaluate_gate(baseline(), runs(2), POLICY)
+    assert "step_device_ms" in result.not_measured  # CPU runs have no device time
+    assert "step_ms" not in result.not_measured

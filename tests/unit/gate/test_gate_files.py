@@ -81,3 +81,15 @@ def test_the_dogfood_baseline_is_current() -> None:
     stored = load_baseline(root / "baselines" / "quickstart.json")
     assert len(stored.runs) == load_policy_file(root / "baselines" / "ci-policy.yaml").repeats
     assert all(run.trace is not None for run in stored.runs)  # the op counter needs the trace
+
+
+def test_policy_thresholds_accept_percentages(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("threshold: 10%\nthresholds: {step_ms: '25%'}\ncounter_tolerance: 0.1%\n")
+    policy = load_policy_file(path)
+    assert policy.threshold == pytest.approx(0.10)
+    assert policy.thresholds == {"step_ms": pytest.approx(0.25)}
+    assert policy.counter_tolerance == pytest.approx(0.001)
+    path.write_text("threshold: ten%\n")
+    with pytest.raises(ConfigError, match=r"gate\.threshold: expected a fraction \(0\.1\) or a percentage \(10%\), got 'ten%'"):
+        load_policy_file(path)

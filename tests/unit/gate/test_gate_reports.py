@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from junitparser import Failure, JUnitXml
+from junitparser import Failure, JUnitXml, Skipped
 
 from perfkit.config.schema import GateConfig
 from perfkit.gate import compare_policy, evaluate_gate
@@ -26,8 +26,12 @@ def test_junit_has_one_case_per_gated_metric_and_failures_carry_the_numbers(tmp_
     xml = JUnitXml.fromfile(str(path))
     suite = next(iter(xml))
     cases = {case.name: case for case in suite}
-    assert set(cases) == {m.metric for m in gate.gated}
-    assert suite.tests == len(gate.gated) and suite.failures == len(gate.failures)
+    assert set(cases) == {m.metric for m in gate.gated} | set(gate.not_measured)
+    assert suite.tests == len(cases) and suite.failures == len(gate.failures)
+    # Gated metrics neither side measured (device time on a CPU run) are skipped cases.
+    assert "step_device_ms" in gate.not_measured
+    assert suite.skipped == len(gate.not_measured)
+    assert all(isinstance(r, Skipped) for name in gate.not_measured for r in cases[name].result)
     failed = {name for name, case in cases.items() if any(isinstance(r, Failure) for r in case.result)}
     assert failed == set(gate.failures)
     step_failure = next(r for r in cases["step_ms"].result if isinstance(r, Failure))
@@ -45,8 +49,26 @@ def test_passing_gate_has_no_failures(tmp_path: Path) -> None:
     path = tmp_path / "ok.xml"
     path.write_text(gate_junit(gate))
     suite = next(iter(JUnitXml.fromfile(str(path))))
-    assert suite.failures == 0 and suite.tests == len(gate.gated) > 0
+    assert suite.failures == 0 and suite.tests == len(gate.gated) + len(gate.not_measured) > 0
     assert gate_markdown(gate).startswith("# ✅ perf gate PASSED: exp")
+
+
+def test_an_undecided_gate_still_writes_junit(tmp_path: Path) -> None:
+    from perfkit.render.gate_report import gate_error_junit
+
+    path = tmp_path / "error.xml"
+    path.write_text(gate_error_junit("exp", "baselines/exp.json: no such baseline"))
+    suite = next(iter(JUnitXml.fromfile(str(path))))
+    (case,) = list(suite)
+    assert suite.errors == 1 and case.result[0].message == "baselines/exp.json: no such baseline"
+
+
+def test_inconclusive_times_are_named_in_the_headline() -> None:
+    from dataclasses import replace
+
+    gate = evaluate_gate(baseline(), runs(2), compare_policy(GateConfig()))
+    noisy = replace(gate, inconclusive=("step_ms",))
+    assert "inconclusive: step_ms moved past the threshold without significance" in gate_markdown(noisy).splitlines()[0]
 
 
 def test_markdown_and_junit_match_their_golden_files() -> None:
