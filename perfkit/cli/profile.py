@@ -189,11 +189,17 @@ def report(
     run: Annotated[Path, typer.Argument(help="A run.json saved by perfkit profile --output.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.console,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file (json/md) atomically.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw every step's phases to an image (.png/.svg/.pdf; needs matplotlib).")] = None,
 ) -> None:
     """Render a saved run again (no training, no torch import).
 
-    Example: perfkit report run.json --format md -o run.md
+    Example: perfkit report run.json --format md -o run.md --plot steps.png
     """
     from perfkit.report import build_run_report, load_run
 
-    render_report(build_run_report(load_run(run)), fmt, output)
+    built = build_run_report(load_run(run))
+    if plot is not None:
+        from perfkit.render.plot import plot_steps
+
+        plot_steps(built, plot)
+    render_report(built, fmt, output)

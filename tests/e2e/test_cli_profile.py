@@ -219,3 +219,17 @@ def test_shipped_configs_run(name: str, tmp_path: Path) -> None:
     assert doc["counters"]["flops_per_step"] > 0
     if name == "transformer_lm":
         assert doc["summary"]["throughput"]["tokens_per_s"] > 0
+
+
+def test_report_plots_every_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from perfkit.report import save_run
+    from tests.factories import steady_run
+
+    run_path = save_run(steady_run(), tmp_path / "run.json")
+    if importlib.util.find_spec("matplotlib") is not None:
+        image = tmp_path / "steps.png"
+        result = invoke("report", run_path, "--plot", image, "-f", "md")
+        assert result.exit_code == 0, result.output
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert_clean_error(invoke("report", run_path, "--plot", tmp_path / "x.png"), "--plot needs matplotlib", "perfkit[plot]")
