@@ -110,7 +110,7 @@ def compare(
     metric_threshold: Annotated[list[str] | None, typer.Option("--metric-threshold", help="Per-metric threshold, METRIC=FRACTION; METRIC may be a pattern (phase.*) (repeatable).")] = None,
     gate: Annotated[list[str] | None, typer.Option("--gate", help="Metric (or pattern) --fail-on-regression acts on; replaces the default set (repeatable).")] = None,
     counter_tolerance: Annotated[str, typer.Option("--counter-tolerance", help="Allowed relative change of deterministic counters (0 = exact).")] = "0",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap intervals.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap interval (one run a side only).")] = 0,
     fmt: Annotated[CompareFormat, typer.Option("--format", "-f", help="Output format.")] = CompareFormat.console,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write json/md to a file (atomically).")] = None,
     fail_on_regression: Annotated[bool, typer.Option("--fail-on-regression", help="Exit 1 if a gated metric regressed.")] = False,
@@ -119,18 +119,27 @@ def compare(
     """Compare experiments side by side: medians, ratio with CI, p-value and a verdict.
 
     Configs run interleaved (A B, B A, … for --repeats rounds); saved runs are read as is.
+    Names and options are checked before anything runs.
     Example: perfkit compare exp.yaml --vs toggles.amp=bf16 --vs data.num_workers=2 -n 20
     """
-    from perfkit.compare.inputs import collect_groups, resolve_inputs
+    from perfkit.compare.inputs import check_output, collect_groups, resolve_inputs
+    from perfkit.compare.metrics import validate_metric_patterns
     from perfkit.compare.policy import DEFAULT_GATED, ComparePolicy
 
+    # Every check that needs no run happens here, before anything runs.
     if repeats < 1:
         raise InputError(f"--repeats must be at least 1 (got {repeats})")
+    if warmup_rounds < 0:
+        raise InputError(f"--warmup-rounds must be >= 0 (got {warmup_rounds})")
     tolerance = parse_fraction(counter_tolerance, "--counter-tolerance")
+    thresholds = parse_metric_thresholds(metric_threshold)
+    validate_metric_patterns([pattern for pattern, _ in thresholds], "--metric-threshold")
+    if gate:
+        validate_metric_patterns(gate, "--gate")
     policy = ComparePolicy(
         threshold=parse_fraction(threshold, "--threshold"),
         alpha=alpha,
-        thresholds=parse_metric_thresholds(metric_threshold),
+        thresholds=thresholds,
         gated=tuple(gate) if gate else DEFAULT_GATED,
         counter_mode="tolerance" if tolerance > 0 else "exact",
         counter_tolerance=tolerance,
@@ -139,6 +148,8 @@ def compare(
     if fmt is CompareFormat.console and output is not None:
         raise InputError("--output needs --format json or md; the console format prints to the terminal")
     specs = resolve_inputs(inputs, vs=vs or [], sets=set_ or [], labels=label or [])
+    if output is not None:
+        check_output(output, specs)
     with ProgressBar(enabled=not quiet) as bar:
         progress = _RunProgress(bar, [s.label for s in specs if s.is_config])
         collected = collect_groups(specs, repeats=repeats, warmup_rounds=warmup_rounds, progress=progress)

@@ -77,6 +77,9 @@ def baseline_save(
 
     loaded, gate = _setup(config, set_, policy, repeats)
     check_writable(output)
+    from perfkit.gate.policy import compare_policy
+
+    compare_policy(gate)  # refuse a misspelled metric before recording anything
     runs = run_repeats(loaded, gate, progress=_progress(quiet))
     path = save_baseline(make_baseline(runs), output)
     print(f"baseline: {len(runs)} run(s) of {loaded.config.name} saved to {path}")

@@ -5,10 +5,12 @@ Library API (the CI gate reuses it; nothing here imports torch):
 * :func:`compare_runs` (``groups, policy`` → :class:`Comparison`): the statistics and
   verdicts. The first :class:`RunGroup` is the baseline.
 * :class:`ComparePolicy`: threshold, alpha, per-metric thresholds, gated metrics, exact or
-  tolerance mode for deterministic counters, bootstrap seed.
+  tolerance mode for deterministic counters, the seed of the one-run-a-side bootstrap.
 * :func:`extract_metrics` (``RunResult`` → ``{name: MetricValue}``) and
-  :data:`CATALOGUE` (:class:`MetricSpec`: name, unit, direction, kind).
-* :func:`run_interleaved` (configs + a ``run`` callable → groups): A, B, B, A … rounds.
+  :data:`CATALOGUE` (:class:`MetricSpec`: name, unit, direction, kind);
+  :func:`validate_metric_patterns` rejects user-given names or patterns that match none.
+* :func:`run_interleaved` (configs + a ``run`` callable → groups): A B, B A, … rounds
+  (a Williams design for three or more inputs).
 
 See ``docs/compare.md`` for the method and why.
 """
@@ -31,6 +33,7 @@ from perfkit.compare.metrics import (
     MetricSpec,
     MetricValue,
     extract_metrics,
+    validate_metric_patterns,
 )
 from perfkit.compare.model import Comparison, Design, GroupInfo, MetricComparison, Status, Verdict
 from perfkit.compare.policy import (
@@ -67,4 +70,5 @@ __all__ = [
     "extract_metrics",
     "run_interleaved",
     "schedule",
+    "validate_metric_patterns",
 ]

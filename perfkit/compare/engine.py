@@ -10,7 +10,12 @@ metric (:data:`perfkit.compare.metrics.CATALOGUE` order). For each measured metr
 3. otherwise → ``steps``: per-step samples, and a note that run-to-run noise is not
    captured (so a verdict may reflect one run's offset, not the change).
 
-Counters are compared exactly (or within ``counter_tolerance``), without statistics.
+The ``paired`` and ``runs`` intervals invert the rank test that gives the p-value (so the
+interval excludes 1 exactly when p < alpha, up to ties); ``steps`` uses a seeded
+bootstrap (:mod:`perfkit.compare.significance`).
+
+Counters are compared exactly (or within ``counter_tolerance``), without statistics; a
+``thresholds`` pattern that matches a counter sets that counter's relative tolerance.
 Verdicts follow :mod:`perfkit.compare.verdicts`.
 """
 
@@ -46,6 +51,7 @@ from perfkit.compare.significance import (
     relative_iqr,
     rng_for,
     spread,
+    two_sample_estimate,
     unpaired_estimate,
 )
 from perfkit.compare.verdicts import counter_verdict, measured_verdict, needed_units
@@ -212,19 +218,21 @@ def _compare_metric(
 
     if spec.kind == "counter":
         base, cand = base_center[0], cand_center[0]
-        allowance = policy.counter_allowance()
+        allowance = policy.counter_allowance(spec.name)
         ratio = cand / base if base != 0 else None
         status, significant = counter_verdict(base, cand, allowance, spec.direction)
         estimate = Estimate(ratio, None, None, None, None, "exact", len(base_values), len(cand_values))
-        test = "exact" if policy.counter_mode == "exact" else "tolerance"
+        test = "exact" if allowance == 0 else "tolerance"
         return row(estimate, test, Design.COUNTER, allowance, significant, Verdict(status))
 
     threshold = policy.threshold_for(spec.name)
-    rng = rng_for(policy.seed, spec.name, baseline.label, candidate.label)
     if design is Design.PAIRED:
         a, b = _paired_units(spec, baseline, candidate, extracted)
-        estimate = paired_estimate(a, b, confidence=policy.confidence, n_resamples=policy.n_resamples, rng=rng)
+        estimate = paired_estimate(a, b, alpha=policy.alpha)
+    elif design is Design.RUNS:
+        estimate = two_sample_estimate(base_center[2], cand_center[2], alpha=policy.alpha)
     else:
+        rng = rng_for(policy.seed, spec.name, baseline.label, candidate.label)
         estimate = unpaired_estimate(
             base_center[2], cand_center[2], confidence=policy.confidence, n_resamples=policy.n_resamples, rng=rng
         )

@@ -8,7 +8,8 @@
   ``--vs`` (the base with that override added).
 
 Every input is loaded and validated before anything runs, so a typo in the third config
-fails in a second, not after the first two have trained. Loading saved runs never
+fails in a second, not after the first two have trained; duplicate ``--label`` values and
+an ``--output`` that cannot be written (:func:`check_output`) fail before that. Loading saved runs never
 imports torch; the runner is imported only when a config must run.
 """
 
@@ -109,12 +110,28 @@ def resolve_inputs(
         if len(labels) != len(raw):
             raise InputError(f"--label was given {len(labels)} times for {len(raw)} inputs; give one per input, in order")
         names = list(labels)
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise InputError(f"--label {', '.join(duplicates)} is given to more than one input; labels must differ")
     else:
         names = _default_labels([(name, paths) for name, paths, *_ in raw])
     return [
         InputSpec(label=label, paths=paths, overrides=overrides, is_config=is_config)
         for label, (_, paths, overrides, is_config) in zip(names, raw, strict=True)
     ]
+
+
+def check_output(output: Path, specs: Sequence[InputSpec]) -> Path:
+    """Fail before any run if ``output`` cannot be written or would overwrite an input."""
+    from perfkit.io import check_writable
+
+    target = check_writable(output)
+    resolved = target.resolve()
+    for spec in specs:
+        for path in spec.paths:
+            if path.resolve() == resolved:
+                raise InputError(f"--output {output}: is one of the inputs ({spec.label}); choose another file")
+    return target
 
 
 def load_saved(spec: InputSpec) -> RunGroup:
@@ -191,6 +208,7 @@ __all__ = [
     "CollectedInputs",
     "InputSpec",
     "InterruptedCompare",
+    "check_output",
     "collect_groups",
     "default_runner",
     "load_configs",

@@ -8,10 +8,19 @@ scaling) then slows every input of that round, and the paired test of
 Two refinements (cheap insurance; the rank test would absorb a single odd round, but not a
 bias that hits every round the same way):
 
-* **Alternating order.** Round ``r`` starts with input ``r mod k`` (A B, B A, A B, … for
-  two inputs). A fixed order would hand every round's second slot the same advantage or
-  penalty (warm caches, a heated CPU, the allocator state the first run left) and bias
-  every round the same way; rotating turns that order effect into noise that cancels.
+* **Balanced order (a Williams design).** A fixed order would hand every round's second
+  slot the same advantage or penalty (warm caches, a heated CPU, the allocator state the
+  first run left) and bias every round the same way. The order changes from round to
+  round so that, over a full cycle of rounds (:func:`cycle_length`), every input runs in
+  every slot equally often *and* every input immediately follows every other input
+  equally often within a round (a carry-over from one run into the next then hits every
+  pair alike). Two inputs: A B, B A, A B, … (cycle 2). With ``k`` inputs round ``r`` is
+  row ``r`` of a Williams square: the base row ``0, 1, k-1, 2, k-2, …`` shifted by ``r``
+  (mod ``k``), cycle ``k`` for even ``k``; for odd ``k`` rounds alternate a shifted row
+  and its reverse (shift ``r // 2``, reversed on odd rounds), cycle ``2k``. A plain
+  rotation (A B C, B C A, C A B) balances slots but not neighbours: A would precede B in
+  two of three rounds and B never precede A. Only within-round neighbours are balanced:
+  the last run of one round and the first of the next are not paired by the test.
 * **Warm-up rounds.** ``warmup_rounds`` rounds (default 1) run first and are discarded:
   the process's first runs pay one-time costs (lazy library initialisation, allocator
   growth) that would otherwise land on round 1's first input.
@@ -72,8 +81,37 @@ class InterleavedRuns:
     interrupted: bool
 
 
+def williams_row(n_inputs: int) -> tuple[int, ...]:
+    """The base row ``0, 1, k-1, 2, k-2, …`` of a Williams square for ``k`` inputs."""
+    out = [0]
+    low, high = 1, n_inputs - 1
+    while len(out) < n_inputs:
+        out.append(low)
+        low += 1
+        if len(out) < n_inputs:
+            out.append(high)
+            high -= 1
+    return tuple(out)
+
+
+def cycle_length(n_inputs: int) -> int:
+    """Rounds after which the order is balanced: ``k`` for even ``k``, ``2k`` for odd ``k > 1``."""
+    if n_inputs <= 1:
+        return 1
+    return n_inputs if n_inputs % 2 == 0 else 2 * n_inputs
+
+
+def round_order(n_inputs: int, round_index: int) -> tuple[int, ...]:
+    """The input order of round ``round_index`` (≥ 0) of the Williams design (module doc)."""
+    base = williams_row(n_inputs)
+    if n_inputs % 2 == 0:
+        return tuple((x + round_index) % n_inputs for x in base)
+    row = tuple((x + round_index // 2) % n_inputs for x in base)
+    return row[::-1] if round_index % 2 else row
+
+
 def schedule(n_inputs: int, repeats: int, warmup_rounds: int = 1) -> tuple[ScheduledRun, ...]:
-    """The run order: warm-up rounds (negative numbers), then ``repeats`` rotated rounds."""
+    """The run order: warm-up rounds (negative numbers), then ``repeats`` balanced rounds."""
     if n_inputs < 1:
         raise InputError("nothing to run")
     if repeats < 1:
@@ -82,7 +120,7 @@ def schedule(n_inputs: int, repeats: int, warmup_rounds: int = 1) -> tuple[Sched
         raise InputError(f"--warmup-rounds must be >= 0 (got {warmup_rounds})")
     out = [ScheduledRun(round=-warmup_rounds + w, index=i) for w in range(warmup_rounds) for i in range(n_inputs)]
     for r in range(repeats):
-        out += [ScheduledRun(round=r, index=(r + j) % n_inputs) for j in range(n_inputs)]
+        out += [ScheduledRun(round=r, index=i) for i in round_order(n_inputs, r)]
     return tuple(out)
 
 
@@ -134,4 +172,15 @@ def run_interleaved(
     return InterleavedRuns(groups=groups, rounds_completed=len(complete), interrupted=interrupted)
 
 
-__all__ = ["ConfigInput", "InterleavedRuns", "ProgressFn", "RunFn", "ScheduledRun", "run_interleaved", "schedule"]
+__all__ = [
+    "ConfigInput",
+    "InterleavedRuns",
+    "ProgressFn",
+    "RunFn",
+    "ScheduledRun",
+    "cycle_length",
+    "round_order",
+    "run_interleaved",
+    "schedule",
+    "williams_row",
+]

@@ -17,11 +17,20 @@ name                                    unit       direction  kind      per run
 ``flops_per_step``                      FLOP       lower      counter   one value per run
 ``parameters``                          count      lower      counter   one value per run
 ``trace.kernels_per_step``              count      lower      counter   median over traced steps
-``trace.ops_per_step``                  count      lower      counter   CPU ops ÷ traced steps
+``trace.ops_per_step``                  count      lower      counter   median over traced steps
+``trace.syncs_per_step``                count      lower      counter   the trace's device figure
 ======================================  =========  =========  ========  ========================
 
 ``<phase>`` is one of :data:`perfkit.results.ALL_PHASES`. A metric is absent from a run
-that did not measure it (no device time on CPU, no trace, FLOPs not counted).
+that did not measure it (no device time on CPU, no trace, FLOPs not counted). Trace
+counts (see :func:`trace_counts`): kernels per step is the trace's device figure (the
+median over steps), ops per step the median over traced steps of each step's cpu_op
+count, host syncs per step the trace's ``device.syncs_per_step`` (host-device
+synchronisations per step; absent without device activity).
+
+:func:`validate_metric_patterns` rejects a name or pattern that matches no metric here
+(``--gate``, ``--metric-threshold``, the gate's ``metrics`` and ``thresholds``), so a typo
+cannot silently gate nothing.
 
 * **measured** metrics carry machine noise. Each one keeps its per-step samples, and the
   run's value is their median (robust to GC pauses and page faults). Throughput is a
@@ -41,6 +50,8 @@ This module never imports torch.
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +59,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from perfkit.errors import InputError
 from perfkit.results import ALL_PHASES, RunResult, StepSample
 
 Direction = Literal["lower", "higher"]
@@ -145,6 +157,49 @@ CATALOGUE: tuple[MetricSpec, ...] = catalogue()
 SPECS: Mapping[str, MetricSpec] = {spec.name: spec for spec in CATALOGUE}
 METRIC_NAMES: tuple[str, ...] = tuple(SPECS)
 
+#: Patterns offered as suggestions (besides every name) when a pattern has wildcards.
+_PATTERN_HINTS: tuple[str, ...] = (
+    "phase.*",
+    "phase.*.host_ms",
+    "phase.*.device_ms",
+    "throughput.*",
+    "memory.*",
+    "trace.*",
+    "step*",
+)
+
+
+def _names_text() -> str:
+    """Every valid name, with the phase names folded into two templates."""
+    plain = [name for name in METRIC_NAMES if not name.startswith("phase.")]
+    phases = "|".join(ALL_PHASES)
+    return ", ".join([*plain[:2], "phase.<phase>.host_ms", "phase.<phase>.device_ms", *plain[2:]]) + (
+        f" (<phase>: {phases}; shell patterns such as phase.* match several)"
+    )
+
+
+def validate_metric_patterns(patterns: Sequence[str], what: str) -> None:
+    """Raise :class:`~perfkit.errors.InputError` if a name or pattern matches no metric.
+
+    Each of ``patterns`` is a metric name or a shell-style pattern (``fnmatch``, case
+    sensitive, as :class:`~perfkit.compare.ComparePolicy` matches them) and must match at
+    least one name of :data:`METRIC_NAMES` (which lists ``phase.<phase>.host_ms`` and
+    ``.device_ms`` for every phase). ``what`` names where the patterns came from (an
+    option such as ``"--gate"`` or a config key such as ``"gate.metrics"``) and starts the
+    one-line message, followed by the pattern, a did-you-mean suggestion when one is
+    close (difflib) and the list of valid names.
+    """
+    for pattern in patterns:
+        if any(fnmatch.fnmatchcase(name, pattern) for name in METRIC_NAMES):
+            continue
+        choices = list(METRIC_NAMES)
+        if any(c in pattern for c in "*?["):
+            choices += _PATTERN_HINTS
+        lowered = {choice.lower(): choice for choice in choices}
+        close = difflib.get_close_matches(pattern.strip().lower(), list(lowered), n=1, cutoff=0.6)
+        hint = f"; did you mean {lowered[close[0]]!r}?" if close else "."
+        raise InputError(f"{what}: {pattern!r} matches no metric{hint} Valid names: {_names_text()}")
+
 
 def _measured(spec: MetricSpec, samples: Sequence[float]) -> MetricValue | None:
     values = tuple(float(v) for v in samples if math.isfinite(v))
@@ -240,4 +295,5 @@ __all__ = [
     "extract_metrics",
     "phase_spec",
     "trace_counts",
+    "validate_metric_patterns",
 ]

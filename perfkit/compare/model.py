@@ -12,15 +12,22 @@ What the numbers of a :class:`MetricComparison` include:
   over (about the standard error of a median). Renderers print a centre to the first
   significant digit of its spread, no further.
 * ``ratio``: candidate ÷ baseline, estimated on the units the test uses (see ``design``):
-  ``paired`` — exp of the Hodges–Lehmann estimate of the per-round log ratios (so it
-  need not equal the quotient of the two centres); ``runs``/``steps`` — the quotient of
-  the medians of those units; counters — the quotient of the counters.
-* ``ci_low``/``ci_high``: a ``confidence`` (= 1 - alpha) percentile-bootstrap interval of
-  the ratio, resampling the same units, with a seeded generator.
+  ``paired`` — exp of the Hodges–Lehmann estimate of the per-round log ratios; ``runs``
+  — exp of the two-sample Hodges–Lehmann estimate (the median of all pairwise log
+  differences of the runs' values), so neither need equal the quotient of the two
+  centres; ``steps`` — the quotient of the step medians; counters — the quotient of the
+  counters.
+* ``ci_low``/``ci_high``: an interval of the ratio at level ``confidence`` (= 1 - alpha)
+  or more. ``paired`` and ``runs``: the rank test inverted (the Hodges–Lehmann interval
+  at the test's critical value), so it excludes 1 exactly when ``p_value < alpha`` (up to
+  ties among the units); ``None`` when too few units allow no interval at that level.
+  ``steps``: a seeded percentile bootstrap of the quotient, resampling steps.
 * ``p_value``: two-sided, from ``test``: ``wilcoxon`` (signed-rank on per-round log
   ratios), ``mannwhitneyu`` (on per-run values, or per-step samples for one run per
   side), ``exact``/``tolerance`` for counters (no p-value), ``none`` when nothing could be
   tested.
+* ``threshold``: the smallest relative change that counts for this row; for counters,
+  the allowed relative change (0 when compared exactly).
 * ``n_baseline``/``n_candidate``: how many units (rounds, runs or steps) each side had.
 * ``min_p``: the smallest p-value the test can reach with those counts; when it is not
   below alpha no difference can be significant, whatever the data.

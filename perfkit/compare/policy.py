@@ -12,15 +12,20 @@ Why the defaults have their values:
 * ``alpha = 0.01``: a change is *significant* when the test's two-sided p-value is below
   1%. A comparison tests a dozen metrics at once; at 1% a clean A/A compare of all of them
   rarely shows any significant difference (asv and the ratio-with-99%-CI habit agree).
-  The confidence interval printed next to each ratio has level ``1 - alpha``, so it
-  tells the same story as the test.
+  The confidence interval printed next to each ratio has level ``1 - alpha``. For the
+  ``paired`` and ``runs`` designs it is the rank test inverted, so it excludes ratio 1
+  exactly when p < alpha (up to ties); for ``steps`` (one run a side) it is a bootstrap
+  interval and can disagree with the p-value at the margin.
 * ``gated``: the metrics ``--fail-on-regression`` (and the CI gate) act on. Step time and
   throughput are the headline; the deterministic counters (FLOPs, kernel and op counts,
   device bytes allocated) are immune to noise, so gating them costs no false alarms.
   Phases are not gated by default: they add up to the step, which is.
 * ``counter_mode``: ``"exact"`` calls any change of a deterministic counter a change;
   ``"tolerance"`` allows a relative ``counter_tolerance`` (e.g. 0.001) for counters that
-  move slightly between torch builds.
+  move slightly between torch builds. A ``thresholds`` entry whose pattern matches a
+  counter overrides both for that counter: its value is the counter's relative
+  tolerance (``("flops_per_step", 0.02)`` lets FLOPs move by 2%). The global
+  ``threshold`` never applies to counters.
 * ``ignore_environment``: off by default. On, a different device, torch version or CPU
   count no longer makes metrics incomparable (the note still names the differences):
   for a gate told to compare across an environment change on purpose.
@@ -66,9 +71,18 @@ class ComparePolicy:
     """The decision rules of :func:`perfkit.compare.compare_runs` (see the module doc).
 
     ``thresholds`` and ``gated`` hold metric names or shell-style patterns
-    (``"phase.*.host_ms"``); the first matching ``thresholds`` entry wins over
-    ``threshold``. ``seed`` and ``n_resamples`` drive the bootstrap confidence intervals,
-    so the same runs always give the same output.
+    (``"phase.*.host_ms"``, checked by
+    :func:`perfkit.compare.metrics.validate_metric_patterns` where they come from the
+    user); the first matching ``thresholds`` entry wins over ``threshold``.
+
+    Counters (``kind == "counter"``) ignore ``threshold``: they are compared exactly, or
+    within ``counter_tolerance`` in ``"tolerance"`` mode, unless a ``thresholds`` pattern
+    matches them, in which case that value is their relative tolerance (and the row's
+    reported threshold): see :meth:`counter_allowance`.
+
+    ``seed`` and ``n_resamples`` drive the bootstrap interval of the ``steps`` design (one
+    run a side), so the same runs always give the same output; the ``paired`` and
+    ``runs`` intervals invert the rank test and need no resampling.
     """
 
     threshold: float = DEFAULT_THRESHOLD
@@ -102,17 +116,30 @@ class ComparePolicy:
         """The level of every confidence interval: ``1 - alpha``."""
         return 1.0 - self.alpha
 
-    def threshold_for(self, metric: str) -> float:
+    def explicit_threshold(self, metric: str) -> float | None:
+        """The value of the first ``thresholds`` entry whose pattern matches ``metric``, if any."""
         for pattern, value in self.thresholds:
             if fnmatch.fnmatchcase(metric, pattern):
                 return value
-        return self.threshold
+        return None
+
+    def threshold_for(self, metric: str) -> float:
+        """The threshold of a measured metric: its ``thresholds`` entry, else ``threshold``."""
+        explicit = self.explicit_threshold(metric)
+        return self.threshold if explicit is None else explicit
 
     def is_gated(self, metric: str) -> bool:
         return any(fnmatch.fnmatchcase(metric, pattern) for pattern in self.gated)
 
-    def counter_allowance(self) -> float:
-        """Relative change a counter may show and still be unchanged (0 in exact mode)."""
+    def counter_allowance(self, metric: str | None = None) -> float:
+        """Relative change a counter may show and still be unchanged.
+
+        A ``thresholds`` entry matching ``metric`` wins; otherwise ``counter_tolerance``
+        in ``"tolerance"`` mode and 0 in ``"exact"`` mode.
+        """
+        explicit = None if metric is None else self.explicit_threshold(metric)
+        if explicit is not None:
+            return explicit
         return self.counter_tolerance if self.counter_mode == "tolerance" else 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,19 +10,41 @@ significant again and again. The caller picks the units (see
 * :func:`paired_estimate` — one unit per interleaved round: ``d = log(candidate run /
   baseline run)``. Runs of one round ran next to each other, so the round removes slow
   drift (thermal state, a neighbour's load, frequency changes) that hits both. Test:
-  Wilcoxon signed-rank on ``d`` (``scipy.stats.wilcoxon``, exact for small n): the paired
-  counterpart of Mann–Whitney U, robust to the occasional wild round. Effect:
-  ``exp(Hodges–Lehmann estimate of d)`` (the median of the Walsh averages: the estimator
-  that goes with the signed-rank test).
-* :func:`unpaired_estimate` — independent units (the runs of two groups that share no
-  rounds, or the steps of one run per side). Test: two-sided Mann–Whitney U
-  (``scipy.stats.mannwhitneyu``). Effect: the quotient of the medians.
+  Wilcoxon signed-rank on ``d`` (``scipy.stats.wilcoxon``, exact for n ≤ 50 without ties).
+  Effect: ``exp(Hodges–Lehmann estimate of d)`` (the median of the Walsh averages).
+  Interval: the Hodges–Lehmann interval, i.e. the signed-rank test inverted (below).
+* :func:`two_sample_estimate` — the runs of two groups that share no rounds. Test:
+  two-sided Mann–Whitney U (``scipy.stats.mannwhitneyu``). Effect: ``exp`` of the
+  two-sample Hodges–Lehmann estimate (the median of all pairwise log differences
+  ``log b_j - log a_i``). Interval: the Mann–Whitney U test inverted.
+* :func:`unpaired_estimate` — the steps of one run per side (no run-to-run noise can be
+  measured). Test: Mann–Whitney U over steps; effect: the quotient of the step medians;
+  interval: a seeded percentile bootstrap (``scipy.stats.bootstrap``, level
+  ``1 - alpha``) of that quotient.
 
-Intervals come from ``scipy.stats.bootstrap`` (percentile method, level ``1 - alpha``)
-resampling the same units with a generator seeded from the policy seed and the metric
-name, so outputs are reproducible. Only the top level (rounds or runs) is resampled: a
-run's value already carries its own step-to-step noise, and resampling steps inside
-resampled runs would count that noise twice.
+**Intervals by test inversion.** A rank test of "the shift is θ" counts how many Walsh
+averages (paired) or pairwise differences (two-sample) lie above θ: that count *is* the
+signed-rank statistic T+ (resp. the U statistic) of the data shifted by θ. The set of
+shifts θ the test does not reject at level α is therefore an interval between two order
+statistics of those averages or differences, ``[W_(c+1), W_(M-c)]``, where ``c`` is the
+largest statistic value whose two-sided p-value is below α (:func:`signed_rank_critical`,
+:func:`rank_sum_critical`). Hence, for tie-free data, **the interval excludes ratio 1 if
+and only if p < α**: the interval and the p-value come from one and the same test. Its
+coverage is at least ``1 - alpha`` (rank statistics are discrete). When no statistic
+value can reach p < α (too few units), no interval at that level exists and none is
+reported.
+
+The critical values come from scipy itself, through its public API: the p-value of a
+constructed tie-free sample whose statistic is exactly ``t`` (magnitudes ``1..n`` with
+the signs of a subset summing to ``t``; two samples interleaved so that ``U = t``),
+found by bisection (the p-value is monotone in ``t`` below the centre). That makes the
+interval invert exactly the test that produced the p-value — scipy's exact null
+distribution where ``method='auto'`` uses it (signed-rank: n ≤ 50; Mann–Whitney U: a side
+with ≤ 8 units) and its normal approximation otherwise (without continuity correction
+for the signed-rank test, with it for Mann–Whitney U, as scipy's defaults) — without
+relying on scipy's private modules. With ties or zeros among the units (identical
+values in several rounds), scipy switches to a tie-corrected or permutation p-value;
+interval and p-value can then disagree at the margin.
 """
 
 from __future__ import annotations
@@ -66,7 +88,7 @@ def rng_for(seed: int, *names: str) -> np.random.Generator:
 def hodges_lehmann(x: FloatArray, axis: int = -1) -> FloatArray:
     """One-sample Hodges–Lehmann estimate: the median of all Walsh averages (xi + xj)/2, i ≤ j.
 
-    Vectorised over the other axes (as ``scipy.stats.bootstrap`` calls it).
+    Vectorised over the other axes.
     """
     arr = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
     i, j = np.triu_indices(arr.shape[-1])
@@ -112,6 +134,103 @@ def min_p_unpaired(n: int, m: int) -> float | None:
     return _finite(_quiet(lambda: stats.mannwhitneyu(a, b, alternative="two-sided").pvalue))
 
 
+def _signed_rank_sample(n: int, t: int) -> FloatArray:
+    """A tie-free sample of size ``n`` whose signed-rank statistic T+ is exactly ``t``.
+
+    Magnitudes ``1..n`` (their own ranks), positive for a subset of ranks summing to ``t``
+    (greedy from the largest rank: every ``0 <= t <= n(n+1)/2`` is reachable).
+    """
+    out = -np.arange(1.0, n + 1.0)
+    rest = t
+    for rank in range(n, 0, -1):
+        if rank <= rest:
+            out[rank - 1] = float(rank)
+            rest -= rank
+    return out
+
+
+def _rank_sum_samples(n: int, m: int, u: int) -> tuple[FloatArray, FloatArray]:
+    """Tie-free samples ``(a, b)`` of sizes ``n``, ``m`` with ``U_b = #{b_j > a_i}`` equal to ``u``.
+
+    ``a = 0..n-1``; each ``b_j`` lies above ``k_j`` of them (``sum k_j = u``, each
+    ``k_j <= n``), placed at distinct fractions so no two values tie.
+    """
+    a = np.arange(float(n))
+    b = np.empty(m)
+    rest = u
+    for j in range(m):
+        k = min(n, rest)
+        rest -= k
+        b[j] = k - 1 + (j + 1) / (m + 1)
+    return a, b
+
+
+def _largest_below(limit: int, p_of: Callable[[int], float | None], alpha: float) -> int | None:
+    """The largest ``t`` in ``[0, limit]`` with ``p_of(t) < alpha`` (``p_of`` nondecreasing)."""
+    first = p_of(0)
+    if first is None or not first < alpha:
+        return None
+    lo, hi = 0, limit  # p_of(lo) < alpha holds throughout
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        p = p_of(mid)
+        if p is not None and p < alpha:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@lru_cache(maxsize=1024)
+def signed_rank_critical(n: int, alpha: float) -> int | None:
+    """The largest T+ whose two-sided signed-rank p-value (scipy, tie-free) is below ``alpha``.
+
+    ``None`` when no value can be significant (e.g. fewer than 8 units at α = 0.01). The
+    null distribution is symmetric, so ``T+ >= n(n+1)/2 - c`` is the upper rejection region.
+    """
+    if n < 1:
+        return None
+
+    def p_of(t: int) -> float | None:
+        return _finite(_quiet(lambda: stats.wilcoxon(_signed_rank_sample(n, t)).pvalue))
+
+    return _largest_below(n * (n + 1) // 4, p_of, alpha)
+
+
+@lru_cache(maxsize=1024)
+def rank_sum_critical(n: int, m: int, alpha: float) -> int | None:
+    """The largest U whose two-sided Mann–Whitney p-value (scipy, tie-free) is below ``alpha``.
+
+    ``None`` when no value can be significant. Symmetric: ``U >= n*m - c`` also rejects.
+    """
+    if n < 1 or m < 1:
+        return None
+
+    def p_of(u: int) -> float | None:
+        a, b = _rank_sum_samples(n, m, u)
+        return _finite(_quiet(lambda: stats.mannwhitneyu(b, a, alternative="two-sided").pvalue))
+
+    return _largest_below(n * m // 2, p_of, alpha)
+
+
+def walsh_averages(x: FloatArray) -> FloatArray:
+    """All ``(x_i + x_j) / 2`` for ``i <= j``, sorted."""
+    arr = np.asarray(x, dtype=np.float64)
+    i, j = np.triu_indices(arr.size)
+    return np.sort((arr[i] + arr[j]) / 2.0)
+
+
+def _inverted_interval(sorted_values: FloatArray, critical: int | None) -> tuple[float | None, float | None]:
+    """``exp`` of the order statistics ``[c+1, M-c]`` (1-based) of ``sorted_values``."""
+    if critical is None:
+        return None, None
+    size = int(sorted_values.size)
+    low, high = critical, size - 1 - critical
+    if low > high:  # pragma: no cover - c < M/2 by construction
+        return None, None
+    return _finite(np.exp(sorted_values[low])), _finite(np.exp(sorted_values[high]))
+
+
 def _paired_p(diff: FloatArray) -> float | None:
     if np.all(diff == 0):
         return 1.0
@@ -120,15 +239,18 @@ def _paired_p(diff: FloatArray) -> float | None:
     return _finite(_quiet(lambda: stats.wilcoxon(diff, alternative="two-sided").pvalue))
 
 
-def paired_estimate(
-    baseline: Sequence[float],
-    candidate: Sequence[float],
-    *,
-    confidence: float,
-    n_resamples: int,
-    rng: np.random.Generator,
-) -> Estimate:
-    """Round-by-round comparison: ``baseline[i]`` and ``candidate[i]`` ran in round ``i``."""
+def _mannwhitney_p(a: FloatArray, b: FloatArray) -> float | None:
+    if bool(np.all(a == a[0]) and np.all(b == a[0])):
+        return 1.0
+    return _finite(_quiet(lambda: stats.mannwhitneyu(b, a, alternative="two-sided").pvalue))
+
+
+def paired_estimate(baseline: Sequence[float], candidate: Sequence[float], *, alpha: float) -> Estimate:
+    """Round-by-round comparison: ``baseline[i]`` and ``candidate[i]`` ran in round ``i``.
+
+    Ratio ``exp(HL(d))`` with ``d = log(candidate / baseline)``; p from the signed-rank
+    test; the interval is that test inverted (level ``1 - alpha``, see the module doc).
+    """
     a = np.asarray(baseline, dtype=np.float64)
     b = np.asarray(candidate, dtype=np.float64)
     n = int(a.size)
@@ -142,25 +264,33 @@ def paired_estimate(
         ratio = float(np.median(b)) / base if base > 0 else None
         return Estimate(ratio, None, None, _paired_p(diff), min_p, "wilcoxon", n, n)
     d = np.log(b) - np.log(a)
-    ratio = float(np.exp(hodges_lehmann(d)))
-    p = _paired_p(d)
-    low = high = None
-    if n >= 2:
-        res = _quiet(
-            lambda: stats.bootstrap(
-                (d,),
-                hodges_lehmann,
-                n_resamples=n_resamples,
-                batch=_batch(n * (n + 1) // 2),
-                vectorized=True,
-                confidence_level=confidence,
-                method="percentile",
-                rng=rng,
-            )
-        )
-        low = _finite(np.exp(res.confidence_interval.low))
-        high = _finite(np.exp(res.confidence_interval.high))
-    return Estimate(ratio, low, high, p, min_p, "wilcoxon", n, n)
+    walsh = walsh_averages(d)
+    ratio = float(np.exp(np.median(walsh)))
+    low, high = _inverted_interval(walsh, signed_rank_critical(n, alpha))
+    return Estimate(ratio, low, high, _paired_p(d), min_p, "wilcoxon", n, n)
+
+
+def two_sample_estimate(baseline: Sequence[float], candidate: Sequence[float], *, alpha: float) -> Estimate:
+    """Independent runs on each side: two-sample Hodges–Lehmann ratio, Mann–Whitney U.
+
+    Ratio ``exp(median of log b_j - log a_i)`` over all pairs; the interval is the
+    Mann–Whitney U test inverted (level ``1 - alpha``, see the module doc).
+    """
+    a = np.asarray(baseline, dtype=np.float64)
+    b = np.asarray(candidate, dtype=np.float64)
+    n, m = int(a.size), int(b.size)
+    if n == 0 or m == 0:
+        return Estimate(None, None, None, None, None, "none", n, m)
+    p = _mannwhitney_p(a, b)
+    min_p = min_p_unpaired(n, m)
+    if np.any(a <= 0) or np.any(b <= 0):
+        base = float(np.median(a))
+        ratio = float(np.median(b)) / base if base > 0 else None
+        return Estimate(ratio, None, None, p, min_p, "mannwhitneyu", n, m)
+    diffs = np.sort(np.subtract.outer(np.log(b), np.log(a)).ravel())
+    ratio = float(np.exp(np.median(diffs)))
+    low, high = _inverted_interval(diffs, rank_sum_critical(n, m, alpha))
+    return Estimate(ratio, low, high, p, min_p, "mannwhitneyu", n, m)
 
 
 def unpaired_estimate(
@@ -171,7 +301,12 @@ def unpaired_estimate(
     n_resamples: int,
     rng: np.random.Generator,
 ) -> Estimate:
-    """Independent units on each side (runs without common rounds, or steps)."""
+    """One run a side, per-step samples: quotient of medians, Mann–Whitney U, bootstrap CI.
+
+    The interval is a seeded percentile bootstrap of the quotient (resampling steps), not
+    an inverted test: it can disagree with the p-value at the margin, and neither
+    captures run-to-run noise.
+    """
     a = np.asarray(baseline, dtype=np.float64)
     b = np.asarray(candidate, dtype=np.float64)
     n, m = int(a.size), int(b.size)
@@ -179,12 +314,7 @@ def unpaired_estimate(
         return Estimate(None, None, None, None, None, "none", n, m)
     base = float(np.median(a))
     ratio = float(np.median(b)) / base if base > 0 else None
-    identical = bool(np.all(a == a[0]) and np.all(b == a[0]))
-    p: float | None
-    if identical:
-        p = 1.0
-    else:
-        p = _finite(_quiet(lambda: stats.mannwhitneyu(b, a, alternative="two-sided").pvalue))
+    p = _mannwhitney_p(a, b)
     low = high = None
     if ratio is not None and n >= 2 and m >= 2 and np.all(a > 0):
         res = _quiet(
@@ -236,8 +366,12 @@ __all__ = [
     "min_p_paired",
     "min_p_unpaired",
     "paired_estimate",
+    "rank_sum_critical",
     "relative_iqr",
     "rng_for",
+    "signed_rank_critical",
     "spread",
+    "two_sample_estimate",
     "unpaired_estimate",
+    "walsh_averages",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from perfkit.compare.metrics import validate_metric_patterns
 from perfkit.compare.policy import ComparePolicy
 from perfkit.config.loader import load_section_file
 from perfkit.config.schema import GateConfig
@@ -17,8 +18,12 @@ def load_policy_file(path: str | Path) -> GateConfig:
 
 
 def compare_policy(gate: GateConfig, ignore_environment: bool = False) -> ComparePolicy:
-    """Counters exact unless ``counter_tolerance`` > 0; times past ``threshold`` and
-    significant at ``alpha``; only ``metrics`` are gated."""
+    """Counters exact unless ``counter_tolerance`` > 0 (or a ``thresholds`` entry names
+    them); times past ``threshold`` and significant at ``alpha``; only ``metrics`` are
+    gated. Every metric name or pattern must name a known metric: a typo would otherwise
+    gate nothing and pass silently."""
+    validate_metric_patterns(gate.metrics, "gate.metrics")
+    validate_metric_patterns(tuple(gate.thresholds), "gate.thresholds")
     return ComparePolicy(
         threshold=gate.threshold,
         alpha=gate.alpha,

@@ -2,8 +2,9 @@
 
 Formatting only: every figure printed is a field of the Comparison. The cell helpers
 here are shared with :mod:`perfkit.render.compare_console`, so both formats print the
-same digits: a centre to the first significant digit of its spread, a ratio to the first
-significant digit of its interval's width, one time unit per table.
+same digits: a centre to the first significant digit of its spread (integer digits
+included: ``105,200`` rather than ``105208.6`` when the spread is in the hundreds), a
+ratio to the first significant digit of its interval's width, one time unit per table.
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ Unit = tuple[str, float]
 #: What the ratio column means, per design.
 DESIGN_TEXT = {
     Design.PAIRED: "paired over {n} interleaved rounds (Hodges–Lehmann); Wilcoxon signed-rank p",
-    Design.RUNS: "median of {n} vs {m} runs; Mann–Whitney U p over runs",
+    Design.RUNS: "{n} vs {m} runs (two-sample Hodges–Lehmann); Mann–Whitney U p over runs",
     Design.STEPS: "median of {n} vs {m} steps, one run a side; Mann–Whitney U p over steps (run-to-run noise not captured)",
+}
+
+#: How the interval was made, per design ({level} is e.g. "99%").
+CI_TEXT = {
+    Design.PAIRED: "{level} CI = the signed-rank test inverted (excludes 1 exactly when p < α)",
+    Design.RUNS: "{level} CI = the Mann–Whitney U test inverted (excludes 1 exactly when p < α)",
+    Design.STEPS: "{level} bootstrap CI (may disagree with p at the margin)",
 }
 
 
@@ -32,22 +40,44 @@ def _decimals(spread: float | None, scale: float = 1.0, max_decimals: int = 3, m
     return fmt.decimals_for(None if spread is None else spread / scale, max_decimals, min_decimals)
 
 
+def trimmed(value: float, spread: float | None, max_decimals: int = 3, min_decimals: int = 1) -> str:
+    """``value`` to the first significant digit of ``spread``, integer digits included.
+
+    A spread below 1 sets the decimals (at least ``min_decimals``, at most
+    ``max_decimals``); a spread of 1 or more rounds the integer part to its leading digit
+    (105208.6 with a spread of 340 prints as 105,300), so no digit the noise does not
+    support is printed. Thousands are separated by commas.
+    """
+    if spread is not None and math.isfinite(spread) and spread >= 1 and math.isfinite(value):
+        step = 10.0 ** math.floor(math.log10(spread))
+        return f"{math.floor(value / step + 0.5) * step:,.0f}"
+    return f"{value:,.{_decimals(spread, max_decimals=max_decimals, min_decimals=min_decimals)}f}"
+
+
+def _si_trimmed(value: float, spread: float | None) -> str:
+    """A large rate with an SI prefix (``105.2 k``), trimmed to its spread."""
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            scaled_spread = None if spread is None else spread / scale
+            return f"{trimmed(value / scale, scaled_spread, max_decimals=2, min_decimals=0)} {prefix}"
+    return trimmed(value, spread, max_decimals=2, min_decimals=0)  # pragma: no cover - callers pass >= 1e4
+
+
 def value_cell(row: MetricComparison, value: float | None, spread: float | None, unit: Unit) -> str:
     """A centre in the row's unit, trimmed to what its spread supports."""
     if value is None:
         return "—"
     if row.unit == "ms":
-        return fmt.fmt_time(value, unit, _decimals(spread, unit[1]))
+        return trimmed(value / unit[1], None if spread is None else spread / unit[1])
     if row.unit == "B":
         return fmt.fmt_bytes(value)
     if row.unit == "FLOP":
         return fmt.fmt_si(value, "FLOP")
     if row.unit == "count":
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-    decimals = _decimals(spread, max_decimals=2, min_decimals=0)
     if abs(value) >= 1e4:
-        return fmt.fmt_si(value, "", decimals=2)
-    return f"{value:,.{decimals}f}"
+        return _si_trimmed(value, spread)
+    return trimmed(value, spread, max_decimals=2, min_decimals=0)
 
 
 def ratio_decimals(row: MetricComparison) -> int:
@@ -91,18 +121,24 @@ def reason_cell(row: MetricComparison) -> str:
 
 
 def table_caption(comparison: Comparison, candidate: str) -> str:
-    """``slow ÷ base: paired over 10 rounds …; 99% CI (bootstrap); threshold 5%, α 0.01``."""
+    """``ratio = slow ÷ base, paired over 10 rounds …; 99% CI = …; threshold 5%, α = 0.01; …``."""
     rows = comparison.rows(candidate)
     measured = next((r for r in rows if r.design in DESIGN_TEXT), None)
     policy = comparison.policy
-    how = ""
+    parts = [f"ratio = {candidate} ÷ {comparison.baseline}"]
     if measured is not None:
-        how = DESIGN_TEXT[measured.design].format(n=measured.n_baseline, m=measured.n_candidate) + "; "
-    return (
-        f"ratio = {candidate} ÷ {comparison.baseline}, {how}{100 * policy.confidence:g}% bootstrap CI; "
-        f"threshold {100 * policy.threshold:g}%, α = {policy.alpha:g}; counters compared "
-        + ("exactly" if policy.counter_mode == "exact" else f"within {100 * policy.counter_tolerance:g}%")
-    )
+        parts[0] += ", " + DESIGN_TEXT[measured.design].format(n=measured.n_baseline, m=measured.n_candidate)
+        parts.append(CI_TEXT[measured.design].format(level=f"{100 * policy.confidence:g}%"))
+    counters = "exactly" if policy.counter_mode == "exact" else f"within {100 * policy.counter_tolerance:g}%"
+    own = [
+        f"{r.title} within {100 * r.threshold:g}%"
+        for r in rows
+        if r.design is Design.COUNTER and r.threshold != policy.counter_allowance()
+    ]
+    if own:
+        counters += f" ({', '.join(own)})"
+    parts += [f"threshold {100 * policy.threshold:g}%, α = {policy.alpha:g}", f"counters compared {counters}"]
+    return "; ".join(parts)
 
 
 def noise_cell(group: GroupInfo) -> str:
@@ -183,6 +219,8 @@ def comparison_markdown(comparison: Comparison, title: str | None = None, gated_
 
 
 __all__ = [
+    "CI_TEXT",
+    "DESIGN_TEXT",
     "GROUP_HEADER",
     "ci_cell",
     "comparison_markdown",
@@ -193,6 +231,7 @@ __all__ = [
     "reason_cell",
     "table_caption",
     "table_unit",
+    "trimmed",
     "value_cell",
     "verdict_cell",
 ]

@@ -113,6 +113,10 @@ def test_fail_on_regression(tmp_path: Path) -> None:
         (["{a}", "{b}", "--repeats", "0"], "--repeats must be at least 1"),
         (["{a}", "{b}", "--threshold", "5"], "did you mean 5%?"),
         (["{a}", "{b}", "--output", "{tmp}/x.txt"], "--output needs --format json or md"),
+        (["{a}", "{b}", "--label", "x", "--label", "x"], "--label x is given to more than one input"),
+        (["{a}", "{b}", "--gate", "step_mss"], "--gate: 'step_mss' matches no metric; did you mean 'step_ms'?"),
+        (["{a}", "{b}", "--metric-threshold", "phase.*.hots_ms=10%"], "did you mean 'phase.*.host_ms'?"),
+        (["{a}", "{b}", "-f", "json", "-o", "{b}"], "is one of the inputs (new)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -126,6 +130,34 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], messa
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert message in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-f", "json", "-o", "{tmp}"], "is a directory"),
+        (["-f", "md", "-o", "{tmp}/a.yaml/out.md"], "is a file, not a folder"),
+        (["-f", "json", "-o", "{tmp}/out.json", "--label", "same", "--label", "same"], "--label same"),
+        (["--gate", "trace.*", "--gate", "flops"], "--gate: 'flops' matches no metric"),
+        (["--warmup-rounds", "-1"], "--warmup-rounds must be >= 0"),
+    ],
+)
+def test_input_errors_stop_before_any_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str) -> None:
+    """Checks that need no run fail (exit 2) before the configs are loaded or run."""
+    import perfkit.compare.inputs as inputs_module
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a run started")
+
+    monkeypatch.setattr(inputs_module, "collect_groups", must_not_run)
+    a = write_config(tmp_path / "a.yaml")
+    b = write_config(tmp_path / "b.yaml")
+    result = invoke(str(a), str(b), "-n", "40", "-q", *(arg.format(tmp=tmp_path) for arg in extra))
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and message in result.output
+    # control: with a good output path the patched collect_groups is reached
+    reached = invoke(str(a), str(b), "-n", "40", "-q", "-f", "json", "-o", str(tmp_path / "ok.json"))
+    assert isinstance(reached.exception, AssertionError) and "a run started" in str(reached.exception)
 
 
 def test_saved_runs_do_not_import_torch(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from compare_synthetic import make_run
 
-from perfkit.compare.inputs import InterruptedCompare, collect_groups, resolve_inputs
+from perfkit.compare.inputs import InterruptedCompare, check_output, collect_groups, resolve_inputs
 from perfkit.errors import ConfigError, InputError, SchemaError
 from perfkit.results import RunResult
 
@@ -48,6 +48,7 @@ def test_vs_shorthand() -> None:
         (["a.json"], {"vs": ["x=1"]}, "--vs needs an experiment config"),
         (["a.json", "b.json"], {"sets": ["loop.steps=2"]}, "--set applies to experiment configs"),
         (["a.yaml", "b.yaml"], {"labels": ["only-one"]}, "--label was given 1 times for 2 inputs"),
+        (["a.yaml", "b.yaml", "c.json"], {"labels": ["x", "y", "x"]}, "--label x is given to more than one input"),
     ],
 )
 def test_usage_errors(args: list[str], kwargs: dict[str, Any], message: str) -> None:
@@ -127,3 +128,13 @@ def test_interrupted_before_first_round(tmp_path: Path) -> None:
     with pytest.raises(InterruptedCompare) as info:
         collect_groups(resolve_inputs([str(config), str(config)]), repeats=2, run=interrupted)
     assert info.value.exit_code == 130
+
+
+def test_check_output(tmp_path: Path) -> None:
+    specs = resolve_inputs([str(tmp_path / "a.yaml"), str(tmp_path / "b.json")])
+    assert check_output(tmp_path / "new" / "out.json", specs) == tmp_path / "new" / "out.json"  # creates nothing
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(InputError, match="is a directory"):
+        check_output(tmp_path, specs)
+    with pytest.raises(InputError, match=r"is one of the inputs \(b\)"):
+        check_output(tmp_path / "b.json", specs)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 from compare_synthetic import make_run
 
-from perfkit.compare.interleave import ConfigInput, run_interleaved, schedule
+from perfkit.compare.interleave import (
+    ConfigInput,
+    ScheduledRun,
+    cycle_length,
+    run_interleaved,
+    schedule,
+)
 from perfkit.errors import InputError
 from perfkit.results import RunResult
 
@@ -16,8 +23,38 @@ def test_schedule_alternates_order_and_starts_with_warmup() -> None:
     plan = schedule(2, repeats=3, warmup_rounds=1)
     assert [(s.round, s.index) for s in plan] == [(-1, 0), (-1, 1), (0, 0), (0, 1), (1, 1), (1, 0), (2, 0), (2, 1)]
     assert [s.warmup for s in plan[:3]] == [True, True, False]
-    three = schedule(3, repeats=3, warmup_rounds=0)
-    assert [s.index for s in three] == [0, 1, 2, 1, 2, 0, 2, 0, 1]
+
+
+def rounds_of(plan: tuple[ScheduledRun, ...]) -> list[list[int]]:
+    out: dict[int, list[int]] = {}
+    for slot in plan:
+        out.setdefault(slot.round, []).append(slot.index)
+    return [out[r] for r in sorted(out)]
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6, 7])
+def test_schedule_balances_slots_and_predecessors(k: int) -> None:
+    """Over a full cycle, each input runs in each slot equally often and immediately
+    follows each other input equally often within a round (first-order carry-over)."""
+    cycle = cycle_length(k)
+    for cycles in (1, 3):
+        rounds = rounds_of(schedule(k, repeats=cycles * cycle, warmup_rounds=0))
+        assert all(sorted(order) == list(range(k)) for order in rounds)  # every input once a round
+        slots = Counter((slot, i) for order in rounds for slot, i in enumerate(order))
+        assert len(slots) == k * k and set(slots.values()) == {cycles * cycle // k}
+        pairs = Counter((order[j], order[j + 1]) for order in rounds for j in range(k - 1))
+        assert len(pairs) == k * (k - 1), "every ordered pair of neighbours occurs"
+        assert len(set(pairs.values())) == 1, f"unbalanced neighbours: {pairs}"
+
+
+def test_plain_rotation_would_not_balance_neighbours() -> None:
+    """The old rotation (A B C, B C A, C A B) as a control: A precedes B, B never precedes A."""
+    rotation = [[(r + j) % 3 for j in range(3)] for r in range(39)]
+    pairs = Counter((order[j], order[j + 1]) for order in rotation for j in range(2))
+    assert pairs[(0, 1)] == 26 and pairs[(1, 0)] == 0
+    rounds = rounds_of(schedule(3, repeats=36, warmup_rounds=0))
+    balanced = Counter((order[j], order[j + 1]) for order in rounds for j in range(2))
+    assert set(balanced.values()) == {12}
 
 
 @pytest.mark.parametrize(("repeats", "warmup", "message"), [(0, 1, "--repeats must be at least 1"), (2, -1, "--warmup-rounds")])

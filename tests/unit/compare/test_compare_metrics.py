@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from compare_synthetic import make_run
 
-from perfkit.compare.metrics import CATALOGUE, METRIC_NAMES, SPECS, extract_metrics, trace_counts
+from perfkit.compare.metrics import (
+    CATALOGUE,
+    METRIC_NAMES,
+    SPECS,
+    extract_metrics,
+    trace_counts,
+    validate_metric_patterns,
+)
+from perfkit.errors import InputError
 
 
 def test_names_are_stable_and_documented() -> None:
@@ -20,6 +28,7 @@ def test_names_are_stable_and_documented() -> None:
         "flops_per_step",
         "trace.kernels_per_step",
         "trace.ops_per_step",
+        "trace.syncs_per_step",
         "parameters",
     ):
         assert name in METRIC_NAMES
@@ -78,3 +87,31 @@ def test_trace_counts() -> None:
     assert "trace.syncs_per_step" not in metrics  # no device activity: not measured
     assert extract_metrics(make_run([10.0], trace=with_device))["trace.syncs_per_step"].value == 2.0
     assert SPECS["trace.ops_per_step"].per_step and SPECS["trace.syncs_per_step"].kind == "counter"
+
+
+def test_validate_metric_patterns_accepts_names_and_matching_patterns() -> None:
+    validate_metric_patterns(
+        ["step_ms", "phase.*", "phase.forward.device_ms", "phase.*.host_ms", "trace.*", "throughput.*", "*"], "--gate"
+    )
+    validate_metric_patterns([], "gate.metrics")
+    assert "trace.syncs_per_step" in METRIC_NAMES
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hint"),
+    [
+        ("step_mss", "did you mean 'step_ms'?"),
+        ("STEP_MS", "did you mean 'step_ms'?"),  # case-sensitive, as the policy matches
+        ("phase.forwrd.host_ms", "did you mean 'phase.forward.host_ms'?"),
+        ("phase.*.hots_ms", "did you mean 'phase.*.host_ms'?"),
+        ("trace.syncs", "did you mean 'trace.syncs_per_step'?"),
+        ("latency", "matches no metric. Valid names:"),
+    ],
+)
+def test_validate_metric_patterns_rejects_unknown_names(pattern: str, hint: str) -> None:
+    with pytest.raises(InputError) as info:
+        validate_metric_patterns(["step_ms", pattern], "gate.metrics")
+    message = str(info.value)
+    assert message.startswith(f"gate.metrics: {pattern!r} matches no metric")
+    assert hint in message
+    assert "phase.<phase>.host_ms" in message and "trace.syncs_per_step" in message and "forward" in message

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from perfkit.compare import Comparison, RunGroup, compare_runs
 from perfkit.render.compare_console import render_comparison
-from perfkit.render.compare_markdown import comparison_markdown
+from perfkit.render.compare_markdown import comparison_markdown, table_caption, trimmed, value_cell
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "golden"
@@ -69,3 +69,28 @@ def test_renderers_handle_tiny_inputs(steps: list[float]) -> None:
     md = comparison_markdown(cmp)
     assert "| step (ms)* |" in md
     assert "not measured in b" in md
+
+
+def test_figures_are_trimmed_to_their_spread_integer_digits_included() -> None:
+    assert trimmed(105208.6, 340.0) == "105,200"
+    assert trimmed(105208.6, 2100.0) == "105,000"
+    assert trimmed(105208.6, 4.0) == "105,209"
+    assert trimmed(9.8123, 0.12) == "9.8"
+    assert trimmed(0.01234, 0.0004) == "0.012"
+    assert trimmed(9.8, None) == "9.80"
+    cmp = compare_runs(golden_groups())
+    step = cmp.get("step_ms", "slow")
+    assert value_cell(step, 105.2086, 0.34, ("µs", 1e-3)) == "105,200"  # a µs table, spread 340 µs
+    assert value_cell(step, 9.8123, 0.012, ("ms", 1.0)) == "9.81"
+    rate = cmp.get("throughput.samples_per_s", "slow")
+    assert value_cell(rate, 123456.0, 1500.0, ("ms", 1.0)) == "123 k"
+    assert value_cell(rate, 123456.0, 150.0, ("ms", 1.0)) == "123.5 k"
+    assert value_cell(rate, 812.4, 12.0, ("ms", 1.0)) == "810"
+
+
+def test_caption_names_how_each_interval_was_made() -> None:
+    cmp = compare_runs(golden_groups())
+    assert "99% CI = the signed-rank test inverted" in table_caption(cmp, "slow")
+    assert "bootstrap" not in table_caption(cmp, "slow")
+    single = compare_runs([RunGroup("a", (make_run([5.0, 6.0, 5.5, 5.2]),)), RunGroup("b", (make_run([5.0, 6.1, 5.4, 5.3]),))])
+    assert "99% bootstrap CI" in table_caption(single, "b")

@@ -1,7 +1,7 @@
 """compare_runs on synthetic samples with fixed seeds: verdict rates, designs, incomparables.
 
-Verdicts depend only on the point estimate and the p-value, never on the bootstrap, so
-the many-trial tests use few resamples to stay fast.
+Verdicts depend only on the point estimate and the p-value, never on an interval, so
+the many-trial tests use few resamples (the bootstrap of the steps design) to stay fast.
 """
 
 from __future__ import annotations
@@ -14,8 +14,17 @@ import pytest
 from compare_synthetic import environment, interleaved_pair, make_run, noisy_steps, single_runs
 from numpy.random import default_rng
 
-from perfkit.compare import ComparePolicy, Comparison, Design, RunGroup, Status, compare_runs
+from perfkit.compare import (
+    ComparePolicy,
+    Comparison,
+    Design,
+    MetricComparison,
+    RunGroup,
+    Status,
+    compare_runs,
+)
 from perfkit.errors import InputError
+from perfkit.render.compare_markdown import table_caption
 
 FAST = ComparePolicy(n_resamples=100)
 TRIALS = 100
@@ -154,6 +163,40 @@ def test_counters_exact_and_tolerance() -> None:
     assert exact.p_value is None
     loose = compare_runs([base, cand], replace(FAST, counter_mode="tolerance", counter_tolerance=0.001)).get("flops_per_step")
     assert loose.status is Status.UNCHANGED and loose.test == "tolerance"
+
+
+def test_thresholds_pattern_sets_a_counters_tolerance() -> None:
+    base = RunGroup("a", (make_run([10.0, 10.0], flops=1_000_000),))
+    cand = RunGroup("b", (make_run([10.0, 10.0], flops=1_015_000),))  # +1.5%
+
+    def flops(policy: ComparePolicy) -> MetricComparison:
+        return compare_runs([base, cand], policy).get("flops_per_step")
+
+    exact = flops(replace(FAST, threshold=0.5))  # the global threshold never applies to counters
+    assert (exact.status, exact.threshold, exact.test) == (Status.REGRESSED, 0.0, "exact")
+    loose = flops(replace(FAST, thresholds=(("flops_per_step", 0.02),)))
+    assert (loose.status, loose.threshold, loose.test) == (Status.UNCHANGED, 0.02, "tolerance")
+    tight = flops(replace(FAST, thresholds=(("flops_*", 0.01),), counter_mode="tolerance", counter_tolerance=0.05))
+    assert (tight.status, tight.threshold) == (Status.REGRESSED, 0.01)  # the explicit pattern wins
+    other = flops(replace(FAST, thresholds=(("step_ms", 0.5),), counter_mode="tolerance", counter_tolerance=0.001))
+    assert (other.status, other.threshold) == (Status.REGRESSED, 0.001)  # no pattern: the counter mode
+    assert flops(replace(FAST, thresholds=(("*", 0.02),))).status is Status.UNCHANGED
+    caption = table_caption(compare_runs([base, cand], replace(FAST, thresholds=(("flops_per_step", 0.02),))), "b")
+    assert "counters compared exactly (FLOPs/step within 2%)" in caption
+
+
+def test_intervals_agree_with_p_values_in_compare_runs() -> None:
+    """Paired and runs rows: the interval excludes 1 exactly when the row is significant."""
+    checked = Counter()
+    for seed in range(12):
+        groups = interleaved_pair(seed, rounds=10, ratio=1.0 + 0.02 * seed, drift_sd=0.08, run_sd=0.04)
+        for cmp in (compare_runs(groups, FAST), compare_runs([replace(g, rounds=None) for g in groups], FAST)):
+            for row in cmp.metrics:
+                if row.design in (Design.PAIRED, Design.RUNS) and row.p_value is not None:
+                    excludes = row.ci_low is not None and row.ci_high is not None and not row.ci_low <= 1.0 <= row.ci_high
+                    assert excludes == row.significant, (seed, row)
+                    checked[row.design, row.significant] += 1
+    assert set(checked) == {(Design.PAIRED, True), (Design.PAIRED, False), (Design.RUNS, True), (Design.RUNS, False)}
 
 
 def test_designs_and_their_notes() -> None:

@@ -93,3 +93,14 @@ def test_policy_thresholds_accept_percentages(tmp_path: Path) -> None:
     path.write_text("threshold: ten%\n")
     with pytest.raises(ConfigError, match=r"gate\.threshold: expected a fraction \(0\.1\) or a percentage \(10%\), got 'ten%'"):
         load_policy_file(path)
+
+
+def test_misspelled_gated_metrics_are_refused() -> None:
+    from perfkit.config.schema import GateConfig
+    from perfkit.gate import compare_policy
+
+    with pytest.raises(InputError, match=r"gate\.metrics: 'step_mss' matches no metric; did you mean 'step_ms'\?"):
+        compare_policy(GateConfig(metrics=("step_mss",)))
+    with pytest.raises(InputError, match=r"gate\.thresholds: 'phase\.\*\.hots_ms' matches no metric"):
+        compare_policy(GateConfig(thresholds={"phase.*.hots_ms": 0.2}))
+    assert compare_policy(GateConfig(metrics=("phase.*.host_ms", "flops_per_step"))).is_gated("phase.data.host_ms")

@@ -8,6 +8,7 @@ from junitparser import Failure, JUnitXml, Skipped
 
 from perfkit.config.schema import GateConfig
 from perfkit.gate import compare_policy, evaluate_gate
+from perfkit.render.compare_markdown import table_unit, value_cell
 from perfkit.render.gate_report import gate_junit, gate_markdown
 from tests.unit.gate.gate_synthetic import baseline, golden_case, runs
 
@@ -37,9 +38,14 @@ def test_junit_has_one_case_per_gated_metric_and_failures_carry_the_numbers(tmp_
     step_failure = next(r for r in cases["step_ms"].result if isinstance(r, Failure))
     step = next(m for m in gate.gated if m.metric == "step_ms")
     # baseline value, candidate value, ratio and the confidence interval
-    assert "9.9 → 12.52" in step_failure.message
+    assert step.baseline_value is not None and step.candidate_value is not None
+    assert step.ci_low is not None and step.ci_high is not None
     assert f"ratio {step.ratio:.2f}×" in step_failure.message
-    assert "99% CI 1.18–1.30" in step_failure.message
+    assert f"99% CI {step.ci_low:.2f}–{step.ci_high:.2f}" in step_failure.message
+    unit = table_unit(gate.comparison)
+    baseline_text = value_cell(step, step.baseline_value, step.baseline_spread, unit)
+    candidate_text = value_cell(step, step.candidate_value, step.candidate_spread, unit)
+    assert f"{baseline_text} → {candidate_text}" in step_failure.message
     assert cases["flops_per_step"].result and "1.77 MFLOP → 3.55 MFLOP" in cases["flops_per_step"].result[0].message
     assert cases["step_ms"].classname == "perfkit.gate.exp"
 
