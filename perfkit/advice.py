@@ -9,6 +9,7 @@ silent: advice is never based on a guess. ``docs/advice.md`` lists every rule.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -60,6 +61,9 @@ class AdviceFacts:
     """Measured inputs of the rules. ``None`` = not measured (the rule stays silent)."""
 
     device_type: str | None = None
+    #: ``"nvidia"``/``"amd"``: decides tensor cores (NVIDIA, compute capability) versus
+    #: matrix cores (AMD) in the advice; ``None`` when unknown.
+    device_vendor: str | None = None
     cpu_count: int | None = None
     time_basis: str = "host"
     data_share: float | None = None
@@ -144,9 +148,15 @@ def facts_from_run(result: RunResult, summary: RunSummary) -> AdviceFacts:
     optimizer_share, optimizer_ms = _share_and_ms(summary.phase("optimizer"), device)
     fwd_share = sum(_share_and_ms(summary.phase(p), device)[0] or 0.0 for p in ("forward", "backward"))
     capability = float(env.device_capability) if env.device_capability else None
+    vendor = _run_vendor(env.device_type, env.device_name, env.cuda)
+    if vendor == "amd":
+        capability = None  # HIP's major.minor is a GCN family, not a CUDA capability
+    # Runs record the allocator's peak *reserved* memory (what the device really had to
+    # hold: allocations plus cached blocks); traces carry peak *allocated* only.
     peak = result.memory.device_peak_reserved_bytes
     return AdviceFacts(
         device_type=env.device_type,
+        device_vendor=vendor,
         cpu_count=env.cpu_count,
         time_basis="device" if device else "host",
         data_share=data_share,
@@ -158,6 +168,7 @@ def facts_from_run(result: RunResult, summary: RunSummary) -> AdviceFacts:
         forward_backward_share=fwd_share if summary.phases else None,
         compute_capability=capability,
         amp=toggles.get("amp"),
+        # perfkit's own fp16 runs always use a GradScaler: True, or unknown (None).
         grad_scaler=toggles.get("amp") == "fp16" or None,
         optimizer_share=optimizer_share,
         optimizer_ms=optimizer_ms,
@@ -170,6 +181,16 @@ def facts_from_run(result: RunResult, summary: RunSummary) -> AdviceFacts:
         step_noise=summary.noise,
         health_warnings=tuple(w for w in result.warnings if w.code.startswith(("grad-", "loss-"))),
     )
+
+
+def _run_vendor(device_type: str, device_name: str, cuda_version: str | None) -> str | None:
+    """The GPU vendor of a run: ROCm builds of torch run AMD GPUs as device type "cuda"
+    without a CUDA version; the device name says it too (``AMD Instinct MI250X``)."""
+    if device_type != "cuda":
+        return None
+    if cuda_version is None or re.search(r"\b(AMD|Radeon|Instinct)\b", device_name or ""):
+        return "amd"
+    return "nvidia"
 
 
 Rule = Callable[[AdviceFacts], Advice | None]
@@ -244,13 +265,19 @@ def rule_low_utilization(f: AdviceFacts) -> Advice | None:
 
 
 def rule_no_tensor_cores(f: AdviceFacts) -> Advice | None:
-    if (
-        f.compute_capability is None
-        or f.compute_capability < TENSOR_CORE_CAPABILITY
-        or f.tensor_core_share is None
-        or f.tensor_core_share > 0
-        or not f.tensor_core_eligible_ops
-    ):
+    if f.tensor_core_share is None or f.tensor_core_share > 0 or not f.tensor_core_eligible_ops:
+        return None
+    if f.device_vendor == "amd":
+        return Advice(
+            "no-tensor-cores",
+            "medium",
+            "No kernel used matrix cores although matmul/conv ops ran: enable AMP (toggles.amp: bf16 or "
+            "fp16) so that rocBLAS/hipBLASLt and MIOpen pick MFMA matrix-core kernels (Instinct MI100 and "
+            "later; RDNA3 has WMMA)",
+            "0% of kernel time in matrix-core (MFMA/WMMA) kernels on an AMD GPU",
+            "AMD GPU, eligible ops present, no kernel named for a matrix instruction (…_MI32x32x8…)",
+        )
+    if f.compute_capability is None or f.compute_capability < TENSOR_CORE_CAPABILITY:
         return None
     return Advice(
         "no-tensor-cores",

@@ -3,6 +3,11 @@
 Used for ``perfkit analyze`` of any trace, and merged under a perfkit run's own facts
 (the run's untraced measurements win where both exist). Each fact is ``None`` when the
 trace cannot tell: no device activity, no phase ranges, no dtype evidence.
+
+With several devices, GPU utilization is the main device's (the one with the most kernel
+time; :class:`~perfkit.trace.model.DeviceMetrics`), never a sum over devices; the vendor
+and compute capability are the main device's too. Peak memory is peak *allocated* (the
+``[memory]`` events' ``Total Allocated``), the device closest to full.
 """
 
 from __future__ import annotations
@@ -40,13 +45,15 @@ def facts_from_trace(analysis: TraceAnalysis) -> AdviceFacts:
         elif signals.foreach_calls:
             variant = "foreach"
     capability = None
-    if device is not None and device.compute_capability:
+    vendor = device.vendor if device is not None else None
+    if device is not None and device.compute_capability and vendor != "amd":
         try:
             capability = float(device.compute_capability)
-        except ValueError:  # e.g. an AMD gfx name
+        except ValueError:
             capability = None
     return AdviceFacts(
         device_type="cuda" if device is not None else None,
+        device_vendor=vendor,
         time_basis="device" if device is not None else "host",
         data_share=analysis.dataloader_share,
         gpu_utilization=device.utilization if device is not None else None,

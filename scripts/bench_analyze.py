@@ -1,6 +1,8 @@
 """Benchmark ``perfkit analyze`` against a plain ``json.load`` of the same trace.
 
     python scripts/bench_analyze.py                 # generate a ~50 MB Kineto-like trace
+    python scripts/bench_analyze.py --size-mb 1000 --repeats 1
+    python scripts/bench_analyze.py --dense --size-mb 1000 --repeats 1
     python scripts/bench_analyze.py TRACE [--repeats 5]
 
 Each measurement runs in a fresh Python process, alternating perfkit and json.load so that
@@ -17,6 +19,10 @@ Targets: perfkit's median work time ≤ 1.0× json.load's, and its peak RSS ≤ 
 size. The generated trace imitates a GPU training trace recorded by Kineto (its layout,
 and per step: cpu_ops, runtime launches, kernels with their args, ac2g flows); it lives in
 a temporary directory and is deleted unless ``--keep`` is given.
+
+``--dense`` generates the worst case for perfkit's memory instead: nothing but short
+``cpu_op`` events on one thread (4.15 M events in 1.07 GB, a ``ProfilerStep`` every 2000),
+so that every event is kept and enters the host call tree.
 """
 
 from __future__ import annotations
@@ -142,6 +148,29 @@ def generate(path: Path, size_mb: float, seed: int = 0) -> None:
         )
 
 
+def generate_dense(path: Path, size_mb: float) -> None:
+    """Write a trace of back-to-back 2.5 µs cpu_ops on one thread (see the module doc)."""
+    target = int(size_mb * 1e6)
+    t, step, n, written = 1.7e12, 0, 0, 0
+    with path.open("w") as f:
+        f.write('{\n  "schemaVersion": 1,\n  "deviceProperties": [],\n  "traceEvents": [\n')
+        while written < target:
+            if n % 2000 == 0:
+                e: dict[str, Any] = {"ph": "X", "cat": "user_annotation", "name": f"ProfilerStep#{step}", "pid": 1,
+                                     "tid": 1, "ts": round(t, 3), "dur": 6000.0, "args": {"External id": n}}  # fmt: skip
+                step += 1
+            else:
+                e = {"ph": "X", "cat": "cpu_op", "name": "aten::add_" if n % 3 else "aten::empty", "pid": 1, "tid": 1,
+                     "ts": round(t, 3), "dur": 2.5, "args": {"External id": n, "Record function id": 0,
+                                                               "Sequence number": n, "Fwd thread id": 0, "Ev Idx": n}}  # fmt: skip
+                t += 3.0
+            text = ("" if n == 0 else ",\n") + _block(e)
+            f.write(text)
+            written += len(text)
+            n += 1
+        f.write('\n  ],\n  "traceName": "dense"\n}\n')
+
+
 def run(code: list[str], path: Path) -> dict[str, float]:
     start = time.perf_counter()
     done = subprocess.run([*code, str(path)], capture_output=True, text=True, check=True)
@@ -158,6 +187,9 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=50.0, help="size of the generated trace")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the generated trace")
+    parser.add_argument(
+        "--dense", action="store_true", help="generate only cpu_ops on one thread (memory worst case)"
+    )
     args = parser.parse_args()
 
     tmp = None
@@ -165,7 +197,7 @@ def main() -> None:
     if path is None:
         tmp = tempfile.mkdtemp(prefix="perfkit-bench-")
         path = Path(tmp) / "bench.pt.trace.json"
-        generate(path, args.size_mb)
+        (generate_dense if args.dense else generate)(path, args.size_mb)
     size = path.stat().st_size
     print(f"trace: {path} ({size / 1e6:.1f} MB)")
 

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from perfkit.trace import intervals as iv
 from perfkit.trace.breakdown import step_breakdowns
 from perfkit.trace.device import (
     active_devices,
     device_metrics,
     device_props_for,
     has_device_activity,
+    main_device,
+    step_kernel_busy,
 )
 from perfkit.trace.events import Category, EventStore
 from perfkit.trace.index import TraceIndex, build_index
@@ -74,10 +75,11 @@ def analyze_events(
     """Analyze an event store (from a file or from in-process profiler events)."""
     index = build_index(store)
     has_device = has_device_activity(store)
+    breakdowns = step_breakdowns(index)
     ranges = find_phase_ranges(store)
     phase_of = attribute_phases(index, ranges)
     phases = phase_times(index, ranges, phase_of, has_device)
-    breakdowns = step_breakdowns(index)
+    del phase_of  # one int64 per event: not kept while the rest is measured
     steps = _step_stats(index, breakdowns, phases, has_device)
     total = index.steps.total
     categories = _categories(breakdowns, total)
@@ -105,6 +107,8 @@ def analyze_events(
                 sm_count=p.sm_count,
                 compute_capability=p.compute_capability,
                 total_memory_bytes=p.total_memory_bytes,
+                vendor=p.vendor,
+                architecture=p.architecture,
             )
             for p in device_props_for(store, active_devices(store))
         ),
@@ -126,7 +130,7 @@ def _step_stats(
     store = index.store
     windows = index.steps.windows
     origin = windows[0].start if windows else 0
-    kernels = iv.merge(store.ts[index.is_kernel], index.end[index.is_kernel])
+    busy = step_kernel_busy(index, main_device(index)) if has_device else []
     k_rows = index.rows(index.is_kernel)
     k_step = index.step[k_rows]
     kernel_ns = np.bincount(
@@ -144,7 +148,7 @@ def _step_stats(
                 host_duration_ns=w.host_duration,
                 breakdown=breakdowns[i],
                 phases=phases.per_step[i],
-                kernel_busy_ns=iv.length(iv.clip(kernels, w.start, w.end)) if has_device else None,
+                kernel_busy_ns=busy[i] if has_device else None,
                 kernel_ns=round(float(kernel_ns[i])) if has_device else None,
                 kernels=int(kernel_count[i]) if has_device else None,
                 ops=int(op_count[i]),
@@ -179,6 +183,13 @@ def _share(categories: tuple[CategoryTime, ...], name: str) -> float | None:
 def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
     store = index.store
     notes: list[str] = []
+    skipped = store.skipped_bad_times
+    if skipped:
+        what = "1 complete event was" if skipped == 1 else f"{skipped} complete events were"
+        notes.append(
+            f"{what} skipped: ts or dur missing, not a number, or more than 73 years from "
+            "the trace's first event."
+        )
     if not index.steps.from_profiler_steps:
         notes.append(
             "No ProfilerStep# events: the whole trace (first to last event) is analyzed as "
@@ -205,8 +216,10 @@ def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
     devices = active_devices(store)
     if len(devices) > 1:
         notes.append(
-            f"Work ran on {len(devices)} devices ({', '.join(map(str, devices))}); device "
-            "metrics combine them."
+            f"Work ran on {len(devices)} devices ({', '.join(map(str, devices))}): GPU "
+            f"utilization, idle time, communication and SM efficiency are those of device "
+            f"{main_device(index)} (the most kernel time); the per-device table has each "
+            "device's own; kernel counts and times add all devices up."
         )
     unlinked = int(np.count_nonzero(index.is_work & (index.links.launch < 0)))
     if unlinked:

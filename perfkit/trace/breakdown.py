@@ -62,11 +62,7 @@ def category_masks(index: TraceIndex) -> dict[str, BoolArray]:
 
 def step_breakdowns(index: TraceIndex) -> list[dict[str, int]]:
     """One ``{category: ns}`` per step; each sums to its step's duration."""
-    store = index.store
-    merged = {
-        name: iv.merge(store.ts[mask], index.end[mask])
-        for name, mask in category_masks(index).items()
-    }
+    merged = {name: index.intervals(mask) for name, mask in category_masks(index).items()}
     return [breakdown_of(w, merged) for w in index.steps.windows]
 
 

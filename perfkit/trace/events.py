@@ -11,21 +11,38 @@ Conventions of every column:
   interval arithmetic of the analysis exact (a step breakdown sums to the step to the
   nanosecond). JSON traces store microseconds with three decimals, so nothing is lost
   beyond the float precision of the file itself.
-* ``correlation`` links a device event (kernel, memcpy, memset) to the runtime or driver
-  call that launched it: Kineto writes the same CUPTI/roctracer ``correlation`` id on
-  both. ``-1`` when absent.
-* ``external_id`` is Kineto's ``External id``: on a launch and on its device events it is
-  the id of the CPU op that issued it. ``-1`` when absent.
-* ``device``/``stream`` are set on device events only (``-1`` on host events); ``pid``/
-  ``tid`` are the process and thread for host events, and Kineto's device/stream
+* ``correlation`` (int64) links a device event (kernel, memcpy, memset) to the runtime or
+  driver call that launched it: Kineto writes the same CUPTI/roctracer ``correlation`` id
+  on both. ``-1`` when absent.
+* ``device`` (int32) is set on device events only (``-1`` on host events); ``pid``/``tid``
+  (int32) are the process and thread for host events, and Kineto's device/stream
   "process"/"thread" for device events.
-* ``blocks`` is a kernel's grid size (product of the grid dimensions), ``-1`` if unknown.
+* ``blocks`` (int32) is a kernel's grid size (product of the grid dimensions), ``-1`` if
+  unknown; a grid above 2**31 - 1 blocks is stored as 2**31 - 1 (it only ever matters
+  whether it fills the SMs).
+* Ids that are not integers, or do not fit their column (a 2**64 - 1 thread id, a
+  ``1e30`` pid, a string), become stable negative "foreign" ids (``-2``, ``-3``, ...), so
+  equal values stay equal and nothing overflows; ``-1`` keeps meaning "absent". A
+  foreign correlation id links nothing.
+* Kineto's ``External id`` and the stream id are not kept: no measurement reads them.
+
+Rows whose time cannot be represented (see :data:`MAX_ABS_NS`) are dropped by the
+builder and counted in :attr:`EventStore.skipped_bad_times`.
+
+Columns are filled through :class:`EventStoreBuilder`, which appends every batch into
+buffers of anonymous memory that grow by doubling: untouched capacity is never resident,
+and replaced buffers go straight back to the operating system (a list of small numpy
+chunks concatenated at the end would leave the size of the store behind as freed but
+resident heap).
 """
 
 from __future__ import annotations
 
+import math
+import mmap
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
@@ -33,6 +50,30 @@ import numpy as np
 import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
+Int32Array = npt.NDArray[np.int32]
+
+#: Largest ``|ts|`` (from the store's origin) and ``dur`` kept, in ns (2**61 ns, about 73
+#: years): every sum of two times then fits in int64, and so does every span the
+#: analysis shifts by. An event outside is dropped and counted, never wrapped around.
+MAX_ABS_NS = 2**61
+#: Largest grid size stored in ``blocks`` (int32); larger grids saturate here.
+MAX_BLOCKS = 2**31 - 1
+
+#: Vendors perfkit tells apart; ``None`` when the trace does not say.
+NVIDIA = "nvidia"
+AMD = "amd"
+_AMD_NAME_RE = re.compile(r"\b(AMD|Radeon|Instinct)\b|\bgfx\d|\bMI\d{3}", re.IGNORECASE)
+_NVIDIA_NAME_RE = re.compile(r"\b(NVIDIA|Tesla|GeForce|Quadro|RTX)\b", re.IGNORECASE)
+
+
+def vendor_from_name(name: str) -> str | None:
+    """``"amd"``/``"nvidia"`` when a device name says so (``AMD Instinct MI250X``, ``gfx90a``,
+    ``NVIDIA A100-SXM4-40GB``, ``Tesla V100``), else ``None``."""
+    if _AMD_NAME_RE.search(name):
+        return AMD
+    if _NVIDIA_NAME_RE.search(name):
+        return NVIDIA
+    return None
 
 
 class Category(IntEnum):
@@ -83,31 +124,76 @@ DEVICE_WORK_CATEGORIES: frozenset[Category] = frozenset(
 )
 
 
+def _small_int(value: Any) -> int | None:
+    """``value`` if it is an int (not a bool) that fits int64, else ``None``."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
+        return value
+    return None
+
+
 @dataclass(frozen=True)
 class DeviceProperties:
-    """One accelerator as the trace describes it (Kineto's ``deviceProperties``)."""
+    """One accelerator as the trace describes it (Kineto's ``deviceProperties``).
+
+    ``sm_count`` is NVIDIA's SM count or AMD's compute-unit (CU) count (HIP reports CUs in
+    the same field). ``compute_capability`` is NVIDIA's ``major.minor``; on AMD the HIP
+    ``major.minor`` is a GCN architecture family, not a CUDA capability, so it is kept as
+    ``architecture`` instead (``gfx90a`` from ``gcnArchName`` when the trace has it, else
+    ``gfx9`` from the major version) and ``compute_capability`` is ``None``.
+    """
 
     id: int
     name: str
     sm_count: int | None
     compute_capability: str | None
     total_memory_bytes: int | None
+    vendor: str | None = None
+    architecture: str | None = None
 
     @classmethod
     def from_kineto(cls, data: Mapping[str, Any]) -> DeviceProperties:
-        major, minor = data.get("computeMajor"), data.get("computeMinor")
-        capability = (
-            f"{major}.{minor}" if isinstance(major, int) and isinstance(minor, int) else None
-        )
-        sms = data.get("numSms")
-        memory = data.get("totalGlobalMem")
+        """Parse one ``deviceProperties`` entry (the vendor from its name or ``gcnArchName``)."""
+        major, minor = _small_int(data.get("computeMajor")), _small_int(data.get("computeMinor"))
+        name = str(data.get("name", "unknown device"))
+        arch_name = data.get("gcnArchName")
+        vendor = vendor_from_name(name)
+        if isinstance(arch_name, str) and arch_name:
+            vendor = AMD
+        capability = f"{major}.{minor}" if major is not None and minor is not None else None
+        architecture = None
+        if vendor == AMD:
+            if isinstance(arch_name, str) and arch_name:
+                architecture = arch_name.split(":", 1)[0]
+            elif major is not None:
+                architecture = f"gfx{major}"
+            capability = None
+        sms = _small_int(data.get("numSms"))
+        memory = _small_int(data.get("totalGlobalMem"))
+        dev_id = _small_int(data.get("id"))
         return cls(
-            id=int(data.get("id", 0)),
-            name=str(data.get("name", "unknown device")),
-            sm_count=int(sms) if isinstance(sms, int) else None,
+            id=dev_id if dev_id is not None else 0,
+            name=name,
+            sm_count=sms if sms is not None and sms > 0 else None,
             compute_capability=capability,
-            total_memory_bytes=int(memory) if isinstance(memory, int) else None,
+            total_memory_bytes=memory if memory is not None and memory > 0 else None,
+            vendor=vendor,
+            architecture=architecture,
         )
+
+    def with_vendor(self, vendor: str | None) -> DeviceProperties:
+        """These properties with ``vendor`` filled in where the entry did not say.
+
+        An AMD device's HIP ``major.minor`` moves from ``compute_capability`` to
+        ``architecture`` (``9.0`` → ``gfx9``).
+        """
+        if self.vendor is not None or vendor is None:
+            return self
+        if vendor != AMD:
+            return replace(self, vendor=vendor)
+        arch = self.architecture
+        if arch is None and self.compute_capability:
+            arch = "gfx" + self.compute_capability.split(".", 1)[0]
+        return replace(self, vendor=vendor, architecture=arch, compute_capability=None)
 
 
 @dataclass(frozen=True)
@@ -120,12 +206,11 @@ class DistributedInfo:
 
     @classmethod
     def from_kineto(cls, data: Mapping[str, Any]) -> DistributedInfo:
-        rank, world = data.get("rank"), data.get("world_size")
         backend = data.get("backend")
         return cls(
             backend=str(backend) if backend is not None else None,
-            rank=int(rank) if isinstance(rank, int) else None,
-            world_size=int(world) if isinstance(world, int) else None,
+            rank=_small_int(data.get("rank")),
+            world_size=_small_int(data.get("world_size")),
         )
 
 
@@ -141,9 +226,9 @@ class TraceMeta:
     def from_document(cls, source: str, doc: Mapping[str, Any]) -> TraceMeta:
         """Read ``deviceProperties``/``distributedInfo`` from a trace's top-level object."""
         props = doc.get("deviceProperties")
-        devices = tuple(
-            DeviceProperties.from_kineto(p) for p in props or () if isinstance(p, Mapping)
-        )
+        if not isinstance(props, (list, tuple)):
+            props = ()
+        devices = tuple(DeviceProperties.from_kineto(p) for p in props if isinstance(p, Mapping))
         dist = doc.get("distributedInfo")
         return cls(
             source=source,
@@ -177,43 +262,49 @@ class MemoryEvents:
 
 @dataclass(frozen=True, eq=False)
 class EventStore:
-    """Columnar complete events; row ``i`` of every column is one event."""
+    """Columnar complete events; row ``i`` of every column is one event.
+
+    ``skipped_bad_times`` counts the complete events of a kept category that were left
+    out because their ``ts`` or ``dur`` is missing, not a number, not finite, or out of
+    range (:data:`MAX_ABS_NS`); the analysis says so in a note.
+    """
 
     names: tuple[str, ...]
     cat: npt.NDArray[np.uint8]
-    name: npt.NDArray[np.int32]
+    name: Int32Array
     ts: IntArray
     dur: IntArray
-    pid: IntArray
-    tid: IntArray
+    pid: Int32Array
+    tid: Int32Array
     correlation: IntArray
-    external_id: IntArray
-    device: IntArray
-    stream: IntArray
-    blocks: IntArray
+    device: Int32Array
+    blocks: Int32Array
     meta: TraceMeta
     memory: MemoryEvents = field(default_factory=MemoryEvents.empty)
     origin_ns: int = 0
+    skipped_bad_times: int = 0
 
     def __len__(self) -> int:
         return int(self.ts.size)
 
     @property
     def end(self) -> IntArray:
-        """End time of every event (``ts + dur``)."""
+        """End time of every event (``ts + dur``; never overflows, see :data:`MAX_ABS_NS`)."""
         return self.ts + self.dur
 
     def mask(self, *categories: Category) -> npt.NDArray[np.bool_]:
         """Boolean row mask of the events in any of ``categories``."""
         return np.isin(self.cat, np.asarray([int(c) for c in categories], dtype=np.uint8))
 
-    def name_ids(self, predicate: Callable[[str], bool]) -> npt.NDArray[np.int32]:
+    def name_ids(self, predicate: Callable[[str], bool]) -> Int32Array:
         """Ids of the interned names for which ``predicate(name)`` is true."""
         return np.asarray([i for i, n in enumerate(self.names) if predicate(n)], dtype=np.int32)
 
-    def has_name(self, ids: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
+    def has_name(self, ids: Int32Array) -> npt.NDArray[np.bool_]:
         """Row mask of the events whose name id is in ``ids``."""
-        return np.isin(self.name, ids)
+        lookup = np.zeros(len(self.names) + 1, dtype=bool)
+        lookup[ids] = True
+        return lookup[self.name]
 
     def count(self, category: Category) -> int:
         return int(np.count_nonzero(self.cat == int(category)))
@@ -235,126 +326,189 @@ class EventStore:
                 pid=s.pid,
                 tid=s.tid,
                 correlation=s.correlation,
-                external_id=s.external_id,
                 device=s.device,
-                stream=s.stream,
                 blocks=s.blocks,
             )
+            builder.skipped_bad_times += s.skipped_bad_times
             m = s.memory
             builder.add_memory(m.ts + shift, m.device, m.nbytes, m.total_allocated)
         return builder.build()
 
 
+#: The store's columns and their dtypes (``name`` is interned separately).
 _COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
     ("cat", np.uint8),
     ("ts", np.int64),
     ("dur", np.int64),
-    ("pid", np.int64),
-    ("tid", np.int64),
+    ("pid", np.int32),
+    ("tid", np.int32),
     ("correlation", np.int64),
-    ("external_id", np.int64),
-    ("device", np.int64),
-    ("stream", np.int64),
-    ("blocks", np.int64),
+    ("device", np.int32),
+    ("blocks", np.int32),
 )
+_SATURATING = frozenset({"blocks"})
+
+
+class _Buffer:
+    """A growing 1-d array in anonymous memory (see the module doc)."""
+
+    def __init__(self, dtype: type[np.generic], capacity: int = 1 << 14) -> None:
+        self.dtype = np.dtype(dtype)
+        self.size = 0
+        self._data = self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> np.ndarray:
+        nbytes = max(capacity * self.dtype.itemsize, mmap.PAGESIZE)
+        return np.frombuffer(mmap.mmap(-1, nbytes), dtype=self.dtype, count=capacity)
+
+    def append(self, values: np.ndarray) -> None:
+        k = int(values.size)
+        if self.size + k > self._data.size:
+            bigger = self._allocate(max(2 * self._data.size, self.size + k))
+            bigger[: self.size] = self._data[: self.size]
+            self._data = bigger  # the old mapping is unmapped as its last view goes
+        self._data[self.size : self.size + k] = values
+        self.size += k
+
+    def array(self) -> np.ndarray:
+        """The values appended so far (a view: the unused capacity is never touched)."""
+        return self._data[: self.size]
 
 
 class EventStoreBuilder:
     """Accumulates batches of columns, then builds one :class:`EventStore`.
 
     Readers call :meth:`add_columns` once per batch (thousands of events) with plain
-    sequences; values that are not integers (a string ``pid``, say) are mapped to
-    stable negative ids rather than rejected.
+    sequences or arrays. Ids that are not integers or do not fit their column become
+    stable negative ids (see the module doc); rows whose ``ts``/``dur`` lie outside
+    :data:`MAX_ABS_NS` are dropped and counted in :attr:`skipped_bad_times`.
     """
 
     def __init__(self, meta: TraceMeta) -> None:
         self.meta = meta
         self.origin_ns = 0
+        self.skipped_bad_times = 0
         self._intern: dict[str, int] = {}
         self._foreign_ids: dict[Any, int] = {}
-        self._chunks: dict[str, list[np.ndarray]] = {name: [] for name, _ in _COLUMNS}
-        self._chunks["name"] = []
-        self._memory: list[tuple[np.ndarray, ...]] = []
+        self._columns = {name: _Buffer(dtype) for name, dtype in _COLUMNS}
+        self._columns["name"] = _Buffer(np.int32)
+        self._memory = {name: _Buffer(np.int64, 64) for name in ("ts", "device", "nbytes", "total")}
 
-    def intern(self, names: Iterable[str]) -> np.ndarray:
+    def intern(self, names: Iterable[str]) -> Int32Array:
         """Name ids for ``names``, adding new names to the table."""
         table = self._intern
         return np.fromiter((table.setdefault(n, len(table)) for n in names), dtype=np.int32)
 
     def add_columns(self, *, names: Sequence[str], **columns: Any) -> None:
-        """Append one batch. ``columns`` has one sequence per column of :data:`_COLUMNS`."""
+        """Append one batch. ``columns`` has one sequence per column of :data:`_COLUMNS`
+        (``ts``/``dur`` as integer nanoseconds)."""
         n = len(names)
         if n == 0:
             return
-        self._chunks["name"].append(self.intern(names))
+        arrays: dict[str, np.ndarray] = {}
         for key, dtype in _COLUMNS:
-            values = columns[key]
-            arr = self._as_array(values, dtype)
+            arr = self._as_array(columns[key], dtype, saturate=key in _SATURATING)
             if arr.shape != (n,):
                 raise ValueError(f"column {key} has {arr.shape} values for {n} names")
-            self._chunks[key].append(arr)
+            arrays[key] = arr
+        ok = _times_ok(arrays["ts"], arrays["dur"])
+        name_ids = self.intern(names)
+        if not ok.all():
+            self.skipped_bad_times += int(n - np.count_nonzero(ok))
+            arrays = {k: v[ok] for k, v in arrays.items()}
+            name_ids = name_ids[ok]
+        self._columns["name"].append(name_ids)
+        for key, arr in arrays.items():
+            self._columns[key].append(arr)
 
     def add_memory(self, ts: Any, device: Any, nbytes: Any, total_allocated: Any) -> None:
-        cols = tuple(self._as_array(v, np.int64) for v in (ts, device, nbytes, total_allocated))
-        if cols[0].size:
-            self._memory.append(cols)
+        """Append ``[memory]`` events (``ts`` in integer ns; rows out of range are dropped)."""
+        cols = [self._as_array(v, np.int64) for v in (ts, device, nbytes, total_allocated)]
+        if not cols[0].size:
+            return
+        ok = np.abs(cols[0]) <= MAX_ABS_NS
+        if not ok.all():
+            cols = [c[ok] for c in cols]
+        for buffer, values in zip(self._memory.values(), cols, strict=True):
+            buffer.append(values)
 
-    def _as_array(self, values: Any, dtype: type[np.generic]) -> np.ndarray:
+    def _as_array(self, values: Any, dtype: type[np.generic], saturate: bool = False) -> np.ndarray:
         if isinstance(values, np.ndarray) and values.dtype == dtype:
             return values
+        if saturate:
+            wide = self._as_array(values, np.int64)
+            return np.minimum(wide, np.iinfo(dtype).max).astype(dtype)  # type: ignore[type-var]
         try:
+            if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+                info = np.iinfo(dtype)  # type: ignore[type-var]
+                if values.size and (values.min() < info.min or values.max() > info.max):
+                    raise OverflowError
             return np.asarray(values, dtype=dtype)
         except (TypeError, ValueError, OverflowError):
-            return np.asarray([self._coerce(v) for v in values], dtype=dtype)
+            info = np.iinfo(dtype)  # type: ignore[type-var]
+            lo, hi = int(info.min), int(info.max)
+            return np.asarray([self._coerce(v, lo, hi) for v in list(values)], dtype=dtype)
 
-    def _coerce(self, value: Any) -> int:
+    def _coerce(self, value: Any, lo: int, hi: int) -> int:
+        """``value`` as an int of ``[lo, hi]``, or its stable negative foreign id."""
+        if isinstance(value, np.generic):
+            value = value.item()
         if isinstance(value, bool):
             return int(value)
+        number: int | None = None
         if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value == value:
-            return int(value)
+            number = value
+        elif isinstance(value, float) and math.isfinite(value):
+            number = int(value)
+        elif isinstance(value, str):
+            try:
+                number = int(value)
+            except ValueError:
+                number = None
+        if number is not None and lo <= number <= hi:
+            return number
+        key = value if isinstance(value, (int, float, str)) else repr(value)
         ids = self._foreign_ids
-        return -ids.setdefault(value, len(ids) + 2)  # -1 stays "absent"
+        return -ids.setdefault(key, len(ids) + 2)  # -1 stays "absent"
 
     def build(self) -> EventStore:
-        cols: dict[str, np.ndarray] = {}
-        for key, chunks in self._chunks.items():
-            dtype = np.int32 if key == "name" else dict(_COLUMNS)[key]
-            cols[key] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
-            chunks.clear()
-        if self._memory:
-            mem = MemoryEvents(
-                *(np.concatenate(parts) for parts in zip(*self._memory, strict=False))
-            )
-        else:
-            mem = MemoryEvents.empty()
-        names = tuple(self._intern)
+        cols = {key: buffer.array() for key, buffer in self._columns.items()}
+        np.maximum(cols["dur"], 0, out=cols["dur"])
+        mem = MemoryEvents(*(b.array() for b in self._memory.values()))
         return EventStore(
-            names=names,
+            names=tuple(self._intern),
             cat=cols["cat"],
             name=cols["name"],
             ts=cols["ts"],
-            dur=np.maximum(cols["dur"], 0),
+            dur=cols["dur"],
             pid=cols["pid"],
             tid=cols["tid"],
             correlation=cols["correlation"],
-            external_id=cols["external_id"],
             device=cols["device"],
-            stream=cols["stream"],
             blocks=cols["blocks"],
             meta=self.meta,
             memory=mem,
             origin_ns=self.origin_ns,
+            skipped_bad_times=self.skipped_bad_times,
         )
 
 
+def _times_ok(ts: IntArray, dur: IntArray) -> npt.NDArray[np.bool_]:
+    """Rows whose start and duration are within :data:`MAX_ABS_NS` (negative ``dur`` is
+    kept: it counts as 0)."""
+    return (np.abs(ts) <= MAX_ABS_NS) & (dur <= MAX_ABS_NS) & (dur >= -MAX_ABS_NS)
+
+
 __all__ = [
+    "AMD",
     "CATEGORY_BY_NAME",
     "DEVICE_CATEGORIES",
     "DEVICE_WORK_CATEGORIES",
     "HOST_CATEGORIES",
     "LAUNCH_CATEGORIES",
+    "MAX_ABS_NS",
+    "MAX_BLOCKS",
+    "NVIDIA",
     "Category",
     "DeviceProperties",
     "DistributedInfo",
@@ -362,4 +516,5 @@ __all__ = [
     "EventStoreBuilder",
     "MemoryEvents",
     "TraceMeta",
+    "vendor_from_name",
 ]

@@ -82,7 +82,7 @@ def find_traces(path: str | os.PathLike[str]) -> list[Path]:
             found.extend(p for p in child.iterdir() if is_trace_file(p))
     if not found:
         what = (
-            "empty"
+            "is empty"
             if not any(root.iterdir())
             else "has no *.pt.trace.json or *.pt.trace.json.gz file"
         )

@@ -21,23 +21,38 @@ def empty() -> Intervals:
     return _EMPTY, _EMPTY
 
 
-def merge(starts: IntArray, ends: IntArray) -> Intervals:
-    """The union of arbitrary intervals as a normal set (touching intervals merge)."""
+def merge(starts: IntArray, ends: IntArray, *, owned: bool = False) -> Intervals:
+    """The union of arbitrary intervals as a normal set (touching intervals merge).
+
+    ``owned=True`` lets the function reuse ``starts``/``ends`` as scratch space (the
+    caller's temporaries): merging millions of intervals then needs about one extra array.
+    """
     keep = ends > starts
-    s, e = starts[keep], ends[keep]
+    if keep.all():
+        s, e = starts, ends
+    else:
+        s, e = starts[keep], ends[keep]
+        owned = True
+    del keep
     if s.size == 0:
         return empty()
-    order = np.argsort(s, kind="stable")
-    s, e = s[order], e[order]
-    running_end = np.maximum.accumulate(e)
+    if s.size > 1 and not bool((s[1:] >= s[:-1]).all()):
+        order = np.argsort(s, kind="stable")
+        s, e = s[order], e[order]
+        owned = True
+        del order
+    running_end = np.maximum.accumulate(e, out=e if owned else None)
     new = np.empty(s.size, dtype=bool)
     new[0] = True
-    new[1:] = s[1:] > running_end[:-1]
+    np.greater(s[1:], running_end[:-1], out=new[1:])
     first = np.flatnonzero(new)
-    last = np.empty_like(first)
+    del new
+    out_starts = s[first].astype(np.int64, copy=False)
+    del s
+    last = first  # reused: each run ends just before the next one starts
     last[:-1] = first[1:] - 1
-    last[-1] = s.size - 1
-    return s[first].astype(np.int64), running_end[last].astype(np.int64)
+    last[-1] = running_end.size - 1
+    return out_starts, running_end[last].astype(np.int64, copy=False)
 
 
 def length(iv: Intervals) -> int:

@@ -37,6 +37,7 @@ import orjson
 
 from perfkit.trace.events import (
     CATEGORY_BY_NAME,
+    MAX_BLOCKS,
     Category,
     DeviceProperties,
     DistributedInfo,
@@ -72,10 +73,13 @@ def _metadata(event: Any) -> dict[str, Any]:
 
 
 def _grid_blocks(meta: dict[str, Any]) -> int:
+    """Blocks of the kernel's ``grid`` (saturating at ``MAX_BLOCKS``), -1 when unknown."""
     grid = meta.get("grid")
-    if isinstance(grid, list) and len(grid) == 3 and all(isinstance(g, int) for g in grid):
-        return int(grid[0] * grid[1] * grid[2])
-    return -1
+    if not (isinstance(grid, list) and len(grid) == 3):
+        return -1
+    if not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0 for g in grid):
+        return -1
+    return min(int(grid[0]) * int(grid[1]) * int(grid[2]), MAX_BLOCKS)
 
 
 def store_from_kineto(
@@ -98,9 +102,7 @@ def store_from_kineto(
     pid: list[int] = []
     tid: list[int] = []
     corr: list[int] = []
-    ext: list[int] = []
     device: list[int] = []
-    stream: list[int] = []
     blocks: list[int] = []
     mem_ts: list[int] = []
     mem_dev: list[int] = []
@@ -118,7 +120,6 @@ def store_from_kineto(
         correlation = meta.get("correlation")
         if not isinstance(correlation, int):
             correlation = int(e.correlation_id()) if code in _NEEDS_METADATA else -1
-        linked = int(e.linked_correlation_id())
         cats.append(code)
         names.append(str(e.name()))
         ts.append(int(e.start_ns()))
@@ -127,14 +128,11 @@ def store_from_kineto(
         pid.append(index)
         tid.append(resource)
         corr.append(correlation)
-        ext.append(linked if linked > 0 else int(e.correlation_id()))
         if code in _DEVICE_CODES:
-            device.append(int(meta.get("device", index)))
-            stream.append(int(meta.get("stream", resource)))
+            device.append(meta.get("device", index))
             blocks.append(_grid_blocks(meta) if code == int(Category.KERNEL) else -1)
         else:
             device.append(-1)
-            stream.append(-1)
             blocks.append(-1)
 
     builder = EventStoreBuilder(
@@ -152,9 +150,7 @@ def store_from_kineto(
             pid=pid,
             tid=tid,
             correlation=corr,
-            external_id=ext,
             device=device,
-            stream=stream,
             blocks=blocks,
         )
     if mem_ts:

@@ -31,11 +31,6 @@ class Links:
 
     launch: IntArray
 
-    def launch_ts(self, store: EventStore) -> IntArray:
-        """Start time of each row's launch call, or the row's own start when unlinked."""
-        linked = self.launch >= 0
-        return np.where(linked, store.ts[np.where(linked, self.launch, 0)], store.ts)
-
 
 def link_launches(store: EventStore) -> Links:
     """Match device work to launch calls by ``correlation`` (first launch wins on a tie)."""

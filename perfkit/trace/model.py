@@ -4,7 +4,9 @@ Units and conventions (every renderer and every consumer relies on them):
 
 * Durations are **integer nanoseconds** (``*_ns``); medians over steps are floats in ns.
 * Ratios (``*_share``, ``utilization``, ``*_overlap``, ``est_sm_efficiency``) are
-  fractions in ``[0, 1]``.
+  fractions in ``[0, 1]``; each definition below keeps its numerator a part of its
+  denominator, so no ratio can exceed 1 (concurrent kernels and several devices
+  included).
 * ``None`` means *not measured* or *not applicable*, never zero. A CPU-only trace has
   ``device = None`` and per-phase device times of ``None``; its breakdown still has a
   ``Kernel`` category of 0 ns, because "no kernel ran in this step" is a measurement.
@@ -49,13 +51,22 @@ def _opt_int(value: Any) -> int | None:
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """An accelerator that ran work in the trace (from ``deviceProperties``)."""
+    """An accelerator that ran work in the trace (from ``deviceProperties``).
+
+    ``vendor``: ``"nvidia"``, ``"amd"`` or ``None`` (unknown), from the device name,
+    ``gcnArchName``, or the runtime calls (``hip*`` means AMD). ``sm_count``: SMs on
+    NVIDIA, compute units (CUs) on AMD. ``compute_capability``: NVIDIA only (``"8.0"``);
+    ``architecture``: AMD only (``"gfx90a"``, or ``"gfx9"`` when the trace gives only
+    HIP's major version).
+    """
 
     id: int
     name: str
     sm_count: int | None
     compute_capability: str | None
     total_memory_bytes: int | None
+    vendor: str | None = None
+    architecture: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -68,6 +79,8 @@ class DeviceInfo:
             sm_count=_opt_int(data.get("sm_count")),
             compute_capability=data.get("compute_capability"),
             total_memory_bytes=_opt_int(data.get("total_memory_bytes")),
+            vendor=data.get("vendor"),
+            architecture=data.get("architecture"),
         )
 
 
@@ -136,9 +149,13 @@ class StepStats:
 
     ``breakdown`` maps every category of :data:`BREAKDOWN_CATEGORIES` to ns and sums to
     ``duration_ns`` exactly. ``phases`` has one entry per phase seen in the trace plus
-    ``other`` (work outside every phase range). ``kernel_busy_ns`` is the union of kernel
-    intervals within the step (``None`` without a device); ``ops`` the cpu_op events
-    (aten calls) that started inside the step: deterministic for a given program.
+    ``other`` (work outside every phase range). ``kernel_busy_ns`` is the union of the
+    main device's kernel intervals within the step window (see :class:`DeviceMetrics`;
+    ``None`` without a device), so that the steps' values add up to
+    ``DeviceMetrics.kernel_busy_ns``; ``kernel_ns``/``kernels`` are the summed durations
+    and the count of the kernels the step launched, on every device. ``ops`` counts the
+    cpu_op events (aten calls, ``ProfilerStep#`` excluded) that started inside the step:
+    deterministic for a given program.
     """
 
     name: str
@@ -205,36 +222,105 @@ class CategoryTime:
 
 
 @dataclass(frozen=True)
+class DeviceUsage:
+    """One device over the steps (``steps_total_ns`` of :class:`DeviceMetrics` is the
+    denominator of every ratio).
+
+    * ``kernel_busy_ns``: union of this device's kernel intervals within the step
+      windows (concurrent streams count once); ``utilization`` = ``kernel_busy_ns`` ÷
+      step time; ``idle_ns`` = step time - ``kernel_busy_ns``, split into
+      ``idle_host_wait_ns`` and ``idle_other_ns`` as in :class:`DeviceMetrics`.
+    * ``kernel_ns``/``kernels``: summed durations and count of the step's kernels that
+      ran on this device (concurrent kernels add up).
+    * ``communication_ns``: union of this device's NCCL/RCCL kernel intervals within the
+      windows.
+    * ``est_sm_efficiency``: see :class:`DeviceMetrics`; ``None`` when a kernel of this
+      device has no grid or the device's SM count is unknown.
+    """
+
+    id: int
+    kernel_busy_ns: int
+    utilization: float | None
+    idle_ns: int
+    idle_host_wait_ns: int
+    idle_other_ns: int
+    kernel_ns: int
+    kernels: int
+    communication_ns: int
+    est_sm_efficiency: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeviceUsage:
+        return cls(
+            id=int(data["id"]),
+            kernel_busy_ns=int(data["kernel_busy_ns"]),
+            utilization=_opt_float(data.get("utilization")),
+            idle_ns=int(data["idle_ns"]),
+            idle_host_wait_ns=int(data["idle_host_wait_ns"]),
+            idle_other_ns=int(data["idle_other_ns"]),
+            kernel_ns=int(data["kernel_ns"]),
+            kernels=int(data["kernels"]),
+            communication_ns=int(data.get("communication_ns", 0)),
+            est_sm_efficiency=_opt_float(data.get("est_sm_efficiency")),
+        )
+
+
+@dataclass(frozen=True)
 class DeviceMetrics:
     """Device-side measurements over the steps (``steps_total_ns`` is the denominator).
 
+    **Several devices.** Device *time* figures describe one device, ``main_device``: the
+    one with the most kernel time (ties: the lowest id). Adding devices together would
+    let two GPUs that are each busy half the time, one after the other, read as 100 %
+    busy. These are ``kernel_busy_ns``, ``utilization``, ``idle_*``,
+    ``communication_ns``/``communication_busy_share``/``communication_overlap`` and
+    ``est_sm_efficiency``; ``per_device`` has them for every device that ran work (one
+    entry per device, lowest id first). *Counts and summed durations* (``kernel_ns``,
+    ``kernels``, ``launches``, per-step medians, kernel duration statistics,
+    ``memcpy_ns``/``memset_ns``, tensor-core figures, ``syncs``) cover all devices.
+
     * ``utilization`` = ``kernel_busy_ns`` ÷ ``steps_total_ns``: the share of step time in
-      which at least one kernel ran (memcpy and memset excluded, as in the TensorBoard
-      plugin; all devices of the trace together).
+      which at least one kernel ran on the main device (memcpy and memset excluded, as
+      in the TensorBoard plugin).
     * ``idle_ns`` = ``steps_total_ns`` - ``kernel_busy_ns``, split into
       ``idle_host_wait_ns`` (gaps whose next kernel was launched only after the gap had
       begun: the device waited for the host, HTA's definition applied to the device
       rather than per stream) and ``idle_other_ns`` (the kernel was queued in time but
       waited on something else: a sync, a copy, an event, or the end of the trace).
-    * ``kernel_ns``: summed kernel durations (concurrent kernels add up); ``kernels`` and
-      ``launches`` as in :class:`PhaseTimes`; ``kernels_per_step``/``launches_per_step``
-      are medians over steps; ``mean_kernel_ns`` = ``kernel_ns`` ÷ ``kernels`` and
-      ``median_kernel_ns`` the median kernel duration (many launches of short kernels
-      point to a launch-bound loop: a launch costs the host several µs).
+    * ``kernel_ns``: summed durations of the steps' kernels (concurrent kernels add up);
+      ``kernels`` and ``launches`` as in :class:`PhaseTimes`;
+      ``kernels_per_step``/``launches_per_step`` are medians over steps;
+      ``mean_kernel_ns`` = ``kernel_ns`` ÷ ``kernels`` and ``median_kernel_ns`` the
+      median kernel duration (many launches of short kernels point to a launch-bound
+      loop: a launch costs the host several µs).
+    * ``memcpy_ns``/``memset_ns``: summed durations of the steps' copies and fills.
     * ``syncs``/``syncs_per_step``: runtime calls that block the host until the device
       catches up (``cudaStreamSynchronize`` from ``.item()``, ``cudaDeviceSynchronize``,
       synchronous ``cudaMemcpy``), in total and the median per step;
-    * ``tensor_core_share`` = kernel time of tensor-core kernels ÷ ``kernel_ns``
-      (:func:`perfkit.trace.kernels.uses_tensor_cores`).
-      ``tensor_core_eligible_ops`` lists the conv/matmul-family operators seen;
-      ``tensor_core_eligible_kernel_ns`` is the kernel time they launched.
-    * ``communication_ns`` = union of NCCL kernel time (overlapped or not);
-      ``communication_overlap`` = part of it overlapped by compute kernels (HTA's
-      comm/compute overlap); the *exposed* part is the breakdown's Communication.
-    * ``est_sm_efficiency`` (TensorBoard plugin's): Σ kernel duration × min(1, blocks ÷
-      SMs) ÷ ``steps_total_ns``; ``None`` when grid sizes or the SM count are missing.
+    * ``tensor_core_kernel_ns``: kernel time of tensor-core (AMD: matrix-core) kernels
+      (:func:`perfkit.trace.kernels.uses_tensor_cores`); ``tensor_core_share`` = that ÷
+      ``kernel_ns``. ``tensor_core_eligible_ops`` lists the conv/matmul-family
+      operators seen; ``tensor_core_eligible_kernel_ns`` is the kernel time they launched.
+    * ``communication_ns`` = union of the main device's NCCL/RCCL kernel intervals within
+      the steps (overlapped or not); ``communication_busy_share`` = that ÷
+      ``steps_total_ns`` (the top-level ``TraceAnalysis.communication_share`` is another
+      number: the *exposed* share, the breakdown's Communication);
+      ``communication_overlap`` = the part of ``communication_ns`` overlapped by the same
+      device's compute kernels (HTA's comm/compute overlap).
+    * ``est_sm_efficiency`` (the TensorBoard plugin's estimate, capped as the plugin
+      does): each kernel of the main device weighs min(1, blocks ÷ SMs); at every instant
+      the running kernels' weights are added and capped at 1, and the result is
+      integrated over the step windows and divided by ``steps_total_ns``. It never
+      exceeds ``utilization``. ``None`` when a kernel has no grid (ROCm traces) or the SM
+      count is unknown.
     * ``peak_memory_bytes``: highest device memory allocated in a ``[memory]`` event
-      (needs ``profile_memory=True``), ``peak_memory_share`` of ``device_memory_bytes``.
+      (``Total Allocated``; needs ``profile_memory=True``) on the device with the highest
+      peak, ``peak_memory_share`` of that device's ``device_memory_bytes``.
+    * ``compute_capability``/``vendor``: of the main device (``compute_capability`` is
+      ``None`` on AMD, whose architecture is in ``TraceAnalysis.devices``).
     * ``unlinked_device_events``: device work with no launch found (attributed by time).
     """
 
@@ -258,7 +344,7 @@ class DeviceMetrics:
     tensor_core_eligible_ops: tuple[str, ...]
     tensor_core_eligible_kernel_ns: int
     communication_ns: int
-    communication_share: float | None
+    communication_busy_share: float | None
     communication_overlap: float | None
     est_sm_efficiency: float | None
     compute_capability: str | None
@@ -268,14 +354,20 @@ class DeviceMetrics:
     unlinked_device_events: int
     syncs: int = 0
     syncs_per_step: float = 0.0
+    main_device: int | None = None
+    vendor: str | None = None
+    per_device: tuple[DeviceUsage, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["tensor_core_eligible_ops"] = list(self.tensor_core_eligible_ops)
+        out["per_device"] = [d.to_dict() for d in self.per_device]
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DeviceMetrics:
+        # ``communication_busy_share`` was called ``communication_share`` before.
+        busy_share = data.get("communication_busy_share", data.get("communication_share"))
         return cls(
             steps_total_ns=int(data["steps_total_ns"]),
             kernel_busy_ns=int(data["kernel_busy_ns"]),
@@ -297,7 +389,7 @@ class DeviceMetrics:
             tensor_core_eligible_ops=tuple(data.get("tensor_core_eligible_ops", ())),
             tensor_core_eligible_kernel_ns=int(data["tensor_core_eligible_kernel_ns"]),
             communication_ns=int(data["communication_ns"]),
-            communication_share=_opt_float(data.get("communication_share")),
+            communication_busy_share=_opt_float(busy_share),
             communication_overlap=_opt_float(data.get("communication_overlap")),
             est_sm_efficiency=_opt_float(data.get("est_sm_efficiency")),
             compute_capability=data.get("compute_capability"),
@@ -307,6 +399,9 @@ class DeviceMetrics:
             unlinked_device_events=int(data.get("unlinked_device_events", 0)),
             syncs=int(data.get("syncs", 0)),
             syncs_per_step=float(data.get("syncs_per_step", 0.0)),
+            main_device=_opt_int(data.get("main_device")),
+            vendor=data.get("vendor"),
+            per_device=tuple(DeviceUsage.from_dict(d) for d in data.get("per_device", ())),
         )
 
 
@@ -394,9 +489,12 @@ class TraceAnalysis:
       and Optimizer ranges of a foreign trace) or ``"none"``; ``phases``: per-phase medians
       over steps.
     * ``dataloader_share``/``communication_share``: the breakdown's DataLoader and
-      (exposed) Communication shares of step time.
+      (exposed) Communication shares of step time (the communication that no
+      higher-priority category hid; ``device.communication_busy_share`` counts all NCCL
+      kernel time instead).
     * ``device``: device metrics, ``None`` for a trace without device activity (then
-      ``device_not_applicable`` says why).
+      ``device_not_applicable`` says why); ``devices``: the devices that ran work, from
+      ``deviceProperties``.
     * ``top_kernels``: by total device time; ``top_ops_by_device``: by self device time;
       ``top_ops_by_cpu``: by self CPU time.
     * ``event_counts``: events kept per category; ``notes``: what the reader should know
@@ -508,6 +606,7 @@ __all__ = [
     "CategoryTime",
     "DeviceInfo",
     "DeviceMetrics",
+    "DeviceUsage",
     "Distributed",
     "KernelStat",
     "OpStat",

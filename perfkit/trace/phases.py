@@ -89,7 +89,7 @@ def attribute_phases(index: TraceIndex, ranges: PhaseRanges) -> IntArray:
     store = index.store
     own = np.full(len(store), -1, dtype=np.int64)
     own[ranges.rows] = ranges.code
-    phase = index.tree.propagate(own)
+    phase = index.tree.propagate(own, in_place=True)
     host = store.mask(Category.CPU_OP, Category.USER_ANNOTATION, Category.RUNTIME, Category.DRIVER)
     orphans = np.flatnonzero(host & (phase < 0))
     if orphans.size and ranges.rows.size:
@@ -100,22 +100,32 @@ def attribute_phases(index: TraceIndex, ranges: PhaseRanges) -> IntArray:
 
 
 def _by_process_time(store: EventStore, ranges: PhaseRanges, rows: IntArray) -> IntArray:
-    """Phase of the range on the same process that contains each row's start time."""
-    all_rows = np.concatenate([ranges.rows, rows])
-    _, proc = np.unique(store.pid[all_rows], return_inverse=True)
-    proc = proc.reshape(-1).astype(np.int64)
-    t0 = int(store.ts[all_rows].min())
-    span = int(store.end[all_rows].max()) - t0 + 1
-    shift = proc * span - t0
+    """Phase of the range on the same process that contains each row's start time.
+
+    Ranges and rows are sorted together by (process, time, ranges first); each row's
+    candidate is the latest range that starts at or before it in that order. No times are
+    shifted or multiplied, so no span can overflow.
+    """
     n_ranges = ranges.rows.size
-    r_start = store.ts[ranges.rows] + shift[:n_ranges]
-    r_end = store.end[ranges.rows] + shift[:n_ranges]
-    order = np.argsort(r_start, kind="stable")
-    r_start, r_end, r_code = r_start[order], r_end[order], ranges.code[order]
-    q = store.ts[rows] + shift[n_ranges:]
-    j = np.searchsorted(r_start, q, side="right") - 1
-    ok = (j >= 0) & (q < r_end[np.maximum(j, 0)])
-    return np.where(ok, r_code[np.maximum(j, 0)], -1).astype(np.int64)
+    both = np.concatenate([ranges.rows, rows])
+    pid = store.pid[both]
+    ts = store.ts[both]
+    is_row = np.zeros(both.size, dtype=np.int8)
+    is_row[n_ranges:] = 1
+    order = np.lexsort((is_row, ts, pid))
+    positions = np.where(order < n_ranges, np.arange(order.size), -1)
+    np.maximum.accumulate(positions, out=positions)
+    at = np.flatnonzero(order >= n_ranges)
+    cand = positions[at]
+    ok = cand >= 0
+    r = order[np.maximum(cand, 0)]  # index into ranges (when ok)
+    q = order[at]  # index into both (>= n_ranges)
+    ok &= pid[r] == pid[q]
+    r_rows = ranges.rows[np.minimum(r, n_ranges - 1)]
+    ok &= ts[q] < store.ts[r_rows] + store.dur[r_rows]
+    out = np.full(rows.size, -1, dtype=np.int64)
+    out[q - n_ranges] = np.where(ok, ranges.code[np.minimum(r, n_ranges - 1)], -1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -145,7 +155,7 @@ def phase_times(
         mask: npt.NDArray[np.bool_], weights: IntArray | None
     ) -> npt.NDArray[np.float64]:
         rows = np.flatnonzero(mask & (index.step >= 0))
-        key = index.step[rows] * width + slot_of[rows]
+        key = index.step[rows].astype(np.int64) * width + slot_of[rows]
         w = None if weights is None else weights[rows].astype(np.float64)
         out = np.bincount(key, weights=w, minlength=n_steps * width).astype(np.float64)
         return out.reshape(n_steps, width)
@@ -203,10 +213,10 @@ def _host_ns(index: TraceIndex, ranges: PhaseRanges, names: tuple[str, ...]) -> 
     merged = []
     for k, phase in enumerate(ranges.phases):
         rows = ranges.rows[ranges.code == PHASES.index(phase)]
-        merged.append(iv.merge(store.ts[rows], store.end[rows]))
+        merged.append(iv.merge(store.ts[rows], store.ts[rows] + store.dur[rows]))
         for s, w in enumerate(windows):
             out[s, k] = iv.length(iv.clip(merged[k], w.host_start, w.host_end))
-    all_phases = iv.merge(store.ts[ranges.rows], store.end[ranges.rows])
+    all_phases = iv.merge(store.ts[ranges.rows], store.ts[ranges.rows] + store.dur[ranges.rows])
     for s, w in enumerate(windows):
         covered = iv.length(iv.clip(all_phases, w.host_start, w.host_end))
         out[s, len(names) - 1] = w.host_duration - covered
@@ -221,7 +231,7 @@ def _launches(
     launches = index.links.launch[rows]
     _, first = np.unique(launches, return_index=True)
     rows = rows[first]
-    key = index.step[rows] * width + slot_of[rows]
+    key = index.step[rows].astype(np.int64) * width + slot_of[rows]
     return np.bincount(key, minlength=n_steps * width).astype(np.float64).reshape(n_steps, width)
 
 

@@ -40,6 +40,8 @@ import orjson
 from perfkit.errors import TraceError
 from perfkit.trace.events import (
     CATEGORY_BY_NAME,
+    MAX_ABS_NS,
+    MAX_BLOCKS,
     Category,
     EventStore,
     EventStoreBuilder,
@@ -92,6 +94,14 @@ def read_trace(path: str | Path) -> EventStore:
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise _io_error(source, exc) from exc
     if len(store) == 0:
+        if store.skipped_bad_times:
+            n = store.skipped_bad_times
+            which = "its 1 complete event has" if n == 1 else f"all {n} complete events have"
+            raise TraceError(
+                f"{source}: the trace has no events perfkit can analyze: {which} a "
+                '"ts" or "dur" that is missing, not a number, or out of range; export the '
+                "trace with torch.profiler (numeric microseconds)"
+            )
         raise TraceError(
             f"{source}: the trace has no events perfkit can analyze (no complete cpu_op, "
             "user_annotation, kernel, memcpy, memset or runtime events); record it with the "
@@ -148,26 +158,67 @@ class _Batch:
     """Column lists for one batch of events."""
 
     __slots__ = (
-        "blocks", "cat", "corr", "device", "dur", "ext", "mem_bytes", "mem_device",
-        "mem_total", "mem_ts", "names", "pid", "stream", "tid", "ts",
+        "blocks", "cat", "corr", "device", "dur", "mem_bytes", "mem_device", "mem_total",
+        "mem_ts", "names", "pid", "skipped", "tid", "ts",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.cat: list[int] = []
         self.names: list[str] = []
         self.ts: list[float] = []
-        self.dur: list[float] = []
+        self.dur: list[Any] = []
         self.pid: list[Any] = []
         self.tid: list[Any] = []
         self.corr: list[Any] = []
-        self.ext: list[Any] = []
         self.device: list[Any] = []
-        self.stream: list[Any] = []
         self.blocks: list[int] = []
         self.mem_ts: list[float] = []
-        self.mem_device: list[Any] = []
-        self.mem_bytes: list[Any] = []
-        self.mem_total: list[Any] = []
+        self.mem_device: list[int] = []
+        self.mem_bytes: list[int] = []
+        self.mem_total: list[int] = []
+        #: Kept-category complete events whose ``ts`` is not a number.
+        self.skipped = 0
+
+
+def _number(value: Any) -> float | None:
+    """A JSON time value as a float: numbers, and numeric strings (``"100"``, ``"1e3"``).
+
+    ``None`` for anything else (``null``, ``true``, ``"abc"``, NaN, infinities): the event
+    is then skipped and counted, never read as 0.
+    """
+    if type(value) is float or type(value) is int:
+        number = float(value) if type(value) is float or abs(value) < 2**1023 else math.inf
+    elif type(value) is str:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _int_or(value: Any, default: int) -> int:
+    """``value`` as an int64 (ints and integral floats), else ``default``."""
+    if type(value) is float and math.isfinite(value):
+        value = int(value)
+    if type(value) is int and -(2**63) <= value < 2**63:
+        return value
+    return default
+
+
+def _grid_blocks(grid: Any) -> int:
+    """Blocks of a kernel's ``grid`` ``[x, y, z]`` (saturating at :data:`MAX_BLOCKS`), -1 if unknown."""
+    if type(grid) is not list or len(grid) != 3:
+        return -1
+    blocks = 1
+    for g in grid:
+        if type(g) is float and math.isfinite(g):
+            g = int(g)
+        if type(g) is not int or g < 0:
+            return -1
+        blocks = min(blocks * min(g, MAX_BLOCKS), MAX_BLOCKS)
+    return blocks
 
 
 def extract_batch(events: list[Any], batch: _Batch) -> None:
@@ -175,7 +226,8 @@ def extract_batch(events: list[Any], batch: _Batch) -> None:
 
     Kept: complete (``ph: X``) events whose ``cat`` is in
     :data:`~perfkit.trace.events.CATEGORY_BY_NAME`, and ``[memory]`` instant events.
-    Events without a numeric ``ts`` or a string ``name`` are skipped. This loop is the
+    Events without a string ``name`` are skipped; a ``ts`` that is not a number (or a
+    numeric string) skips the event and counts it in ``batch.skipped``. This loop is the
     reader's hot spot, hence the local bindings and the single ``itemgetter`` call.
     """
     codes = _CAT_CODES
@@ -186,13 +238,8 @@ def extract_batch(events: list[Any], batch: _Batch) -> None:
         batch.ts.append,
         batch.dur.append,
     )
-    pid_a, tid_a, corr_a, ext_a = (
-        batch.pid.append,
-        batch.tid.append,
-        batch.corr.append,
-        batch.ext.append,
-    )
-    dev_a, stream_a, blocks_a = batch.device.append, batch.stream.append, batch.blocks.append
+    pid_a, tid_a, corr_a = batch.pid.append, batch.tid.append, batch.corr.append
+    dev_a, blocks_a = batch.device.append, batch.blocks.append
     for e in events:
         if type(e) is not dict:
             continue
@@ -206,9 +253,14 @@ def extract_batch(events: list[Any], batch: _Batch) -> None:
             ph, name, ts, dur, pid, tid = fields(e)
         except KeyError:
             ph, name, ts = e.get("ph"), e.get("name"), e.get("ts")
-            dur, pid, tid = e.get("dur") or 0, e.get("pid", -1), e.get("tid", -1)
-        if ph != "X" or type(name) is not str or (type(ts) is not float and type(ts) is not int):
+            dur, pid, tid = e.get("dur"), e.get("pid", -1), e.get("tid", -1)
+        if ph != "X" or type(name) is not str:
             continue
+        if type(ts) is not float and type(ts) is not int:
+            ts = _number(ts)
+            if ts is None:
+                batch.skipped += 1
+                continue
         args = e.get("args")
         if type(args) is not dict:
             args = _EMPTY
@@ -219,46 +271,51 @@ def extract_batch(events: list[Any], batch: _Batch) -> None:
         pid_a(pid)
         tid_a(tid)
         corr_a(args.get("correlation", -1))
-        ext_a(args.get("External id", -1))
         if code < _FIRST_HOST_CODE:  # device work or gpu_user_annotation
             dev_a(args.get("device", pid))
-            stream_a(args.get("stream", tid))
-            grid = args.get("grid") if code == _KERNEL else None
-            if type(grid) is list and len(grid) == 3:
-                try:
-                    blocks_a(int(grid[0]) * int(grid[1]) * int(grid[2]))
-                except (TypeError, ValueError):
-                    blocks_a(-1)
-            else:
-                blocks_a(-1)
+            blocks_a(_grid_blocks(args.get("grid")) if code == _KERNEL else -1)
         else:
             dev_a(-1)
-            stream_a(-1)
             blocks_a(-1)
 
 
 def _extract_memory(e: dict[str, Any], batch: _Batch) -> None:
-    ts = e.get("ts")
-    if type(ts) is not float and type(ts) is not int:
-        return
+    ts = _number(e.get("ts"))
     args = e.get("args")
-    if type(args) is not dict:
+    if ts is None or type(args) is not dict:
         return
     device_type = args.get("Device Type", 0)
-    device = args.get("Device Id", -1) if device_type not in (0, None) else -1
+    device = _int_or(args.get("Device Id", -1), -1) if device_type not in (0, None) else -1
     batch.mem_ts.append(ts)
-    batch.mem_device.append(device if isinstance(device, int) else -1)
-    batch.mem_bytes.append(args.get("Bytes", 0))
-    total = args.get("Total Allocated", -1)
-    batch.mem_total.append(total if isinstance(total, int) else -1)
+    batch.mem_device.append(device)
+    batch.mem_bytes.append(_int_or(args.get("Bytes", 0), 0))
+    batch.mem_total.append(_int_or(args.get("Total Allocated", -1), -1))
+
+
+#: Stands for a time that cannot be stored: the builder drops the row and counts it.
+_BAD_NS = MAX_ABS_NS + 1
 
 
 def _floats(values: list[Any]) -> np.ndarray:
-    """Durations as float64; a non-numeric one (malformed event) counts as 0."""
+    """``values`` as float64; what is not a number (or a numeric string) becomes NaN."""
     try:
         return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        return np.asarray([v if type(v) in (int, float) else 0.0 for v in values], dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return np.asarray(
+            [math.nan if (v := _number(x)) is None else v for x in values], dtype=np.float64
+        )
+
+
+def _to_ns(values: list[Any], origin_us: float) -> np.ndarray:
+    """Microsecond values to integer ns from ``origin_us``; unusable ones (not a number,
+    not finite, out of range) become ``MAX_ABS_NS + 1`` and are dropped by the builder."""
+    us = _floats(values)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ns = np.rint((us - origin_us) * 1000.0)
+        ok = np.abs(ns) <= MAX_ABS_NS  # false for NaN and infinities too
+    out = np.where(ok, ns, 0.0).astype(np.int64)
+    out[~ok] = _BAD_NS
+    return out
 
 
 class _Columns:
@@ -268,34 +325,35 @@ class _Columns:
         self.builder = EventStoreBuilder(meta)
         self.origin_us: float | None = None
 
-    def flush(self, batch: _Batch) -> None:
-        if batch.ts and self.origin_us is None:
-            self.origin_us = float(math.floor(min(batch.ts)))
+    def _origin(self, ts: list[float]) -> float:
+        if self.origin_us is None:
+            first = _floats(ts)
+            first = first[np.isfinite(first)]
+            self.origin_us = float(math.floor(first.min())) if first.size else 0.0
             self.builder.origin_ns = int(self.origin_us) * 1000
-        origin = self.origin_us or 0.0
+        return self.origin_us
+
+    def flush(self, batch: _Batch) -> None:
+        self.builder.skipped_bad_times += batch.skipped
+        batch.skipped = 0
         if batch.ts:
-            ts = np.rint((np.asarray(batch.ts, dtype=np.float64) - origin) * 1000.0)
-            dur = np.rint(_floats(batch.dur) * 1000.0)
+            origin = self._origin(batch.ts)
             self.builder.add_columns(
                 cat=np.asarray(batch.cat, dtype=np.uint8),
                 names=batch.names,
-                ts=ts.astype(np.int64),
-                dur=dur.astype(np.int64),
+                ts=_to_ns(batch.ts, origin),
+                # A duration is a difference: it needs no origin. Missing/null is unusable.
+                dur=_to_ns(batch.dur, 0.0),
                 pid=batch.pid,
                 tid=batch.tid,
                 correlation=batch.corr,
-                external_id=batch.ext,
                 device=batch.device,
-                stream=batch.stream,
                 blocks=batch.blocks,
             )
         if batch.mem_ts:
-            if self.origin_us is None:
-                self.origin_us = float(math.floor(min(batch.mem_ts)))
-                self.builder.origin_ns = int(self.origin_us) * 1000
-            mts = np.rint((np.asarray(batch.mem_ts, dtype=np.float64) - self.origin_us) * 1000.0)
+            origin = self._origin(batch.mem_ts)
             self.builder.add_memory(
-                mts.astype(np.int64), batch.mem_device, batch.mem_bytes, batch.mem_total
+                _to_ns(batch.mem_ts, origin), batch.mem_device, batch.mem_bytes, batch.mem_total
             )
 
     def build(self, meta: TraceMeta) -> EventStore:

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfkit.errors import TraceError
 from perfkit.trace.analysis import analyze_events
-from perfkit.trace.events import DeviceProperties, DistributedInfo, EventStore
+from perfkit.trace.events import AMD, NVIDIA, DeviceProperties, DistributedInfo, EventStore
 from perfkit.trace.files import default_worker, trace_file_path
 from perfkit.trace.kineto import store_from_kineto
 from perfkit.trace.model import TraceAnalysis
@@ -197,11 +197,19 @@ class ProfilerSession:
         return str(self._schedule(step_index).name)
 
     def _sample_memory_baseline(self, previous: str | None) -> None:
-        """Device memory allocated when a recording starts (for in-process peak memory)."""
+        """Device memory allocated when a recording cycle starts (for in-process peak memory).
+
+        A cycle starts at a RECORD step that follows a step outside recording, and also
+        right after a RECORD_AND_SAVE step: with ``wait=0, warmup=0`` the next cycle's
+        RECORD follows the previous cycle's RECORD_AND_SAVE directly (RECORD,
+        RECORD_AND_SAVE, RECORD, ...), and the memory allocated then is what the new
+        cycle's allocation deltas add to.
+        """
         if not (self.use_cuda and self.config.profile_memory):
             return
         now = self._action(self._step)
-        if now in _RECORD_ACTIONS and previous not in _RECORD_ACTIONS:
+        new_cycle = previous not in _RECORD_ACTIONS or previous == "RECORD_AND_SAVE"
+        if now in _RECORD_ACTIONS and new_cycle:
             import torch.cuda
 
             self._baseline = {
@@ -233,18 +241,24 @@ class ProfilerSession:
     def _device_properties(self) -> tuple[DeviceProperties, ...]:
         if not self.use_cuda:
             return ()
+        import torch
         import torch.cuda
 
+        # ROCm builds of torch drive AMD GPUs through the same torch.cuda API.
+        hip = getattr(torch.version, "hip", None) is not None
         out = []
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
+            arch = str(getattr(p, "gcnArchName", "") or "").split(":", 1)[0] or f"gfx{p.major}"
             out.append(
                 DeviceProperties(
                     id=i,
                     name=str(p.name),
                     sm_count=int(p.multi_processor_count),
-                    compute_capability=f"{p.major}.{p.minor}",
+                    compute_capability=None if hip else f"{p.major}.{p.minor}",
                     total_memory_bytes=int(p.total_memory),
+                    vendor=AMD if hip else NVIDIA,
+                    architecture=arch if hip else None,
                 )
             )
         return tuple(out)

@@ -90,11 +90,20 @@ def _lookup(starts: IntArray, ends: IntArray, ts: IntArray) -> IntArray:
     return np.where(ok, idx, -1).astype(np.int64)
 
 
-def host_step_rows(store: EventStore) -> IntArray:
-    """Rows of host ``ProfilerStep#N`` events, in time order, duplicates dropped."""
+def step_name_mask(store: EventStore) -> npt.NDArray[np.bool_]:
+    """Host rows named ``ProfilerStep#N`` (cpu_op or user_annotation), duplicates included.
+
+    None of them is an operator: torch < 1.10 records the step as a cpu_op, and some
+    traces carry it twice (as user_annotation and as cpu_op).
+    """
     host = store.mask(Category.CPU_OP, Category.USER_ANNOTATION)
     ids = store.name_ids(lambda n: _STEP_RE.match(n) is not None)
-    rows = np.flatnonzero(host & store.has_name(ids))
+    return host & store.has_name(ids)
+
+
+def host_step_rows(store: EventStore) -> IntArray:
+    """Rows of host ``ProfilerStep#N`` events, in time order, duplicates dropped."""
+    rows = np.flatnonzero(step_name_mask(store))
     rows = rows[np.argsort(store.ts[rows], kind="stable")]
     if rows.size:
         # A step recorded twice (two threads/processes) keeps its first occurrence.
@@ -108,7 +117,7 @@ def find_steps(store: EventStore, links: Links) -> Steps:
     rows = host_step_rows(store)
     if rows.size == 0:
         start = int(store.ts.min())
-        end = int(store.end.max())
+        end = int((store.ts + store.dur).max())
         window = StepWindow(WHOLE_TRACE, start, end, start, end)
         return Steps(windows=(window,), from_profiler_steps=False)
 
@@ -122,7 +131,8 @@ def find_steps(store: EventStore, links: Links) -> Steps:
     step_of = _lookup(host_start, host_end, launch_ts)
     device_end = np.full(rows.size, np.iinfo(np.int64).min, dtype=np.int64)
     hit = step_of >= 0
-    np.maximum.at(device_end, step_of[hit], store.end[work[hit]])
+    hit_rows = work[hit]
+    np.maximum.at(device_end, step_of[hit], store.ts[hit_rows] + store.dur[hit_rows])
 
     windows: list[StepWindow] = []
     prev_end: int | None = None
@@ -135,4 +145,4 @@ def find_steps(store: EventStore, links: Links) -> Steps:
     return Steps(windows=tuple(windows), from_profiler_steps=True)
 
 
-__all__ = ["WHOLE_TRACE", "StepWindow", "Steps", "find_steps", "host_step_rows"]
+__all__ = ["WHOLE_TRACE", "StepWindow", "Steps", "find_steps", "host_step_rows", "step_name_mask"]

@@ -57,11 +57,14 @@ def summary_lines(a: TraceAnalysis) -> list[str]:
     lines = [f"Trace: {a.source}"]
     if a.devices:
         for d in a.devices:
-            parts = [f"device {d.id}: {d.name}"]
+            amd = d.vendor == "amd"
+            parts = [f"device {d.id}: {d.name}" + (" (AMD)" if amd and "AMD" not in d.name else "")]
             if d.compute_capability:
                 parts.append(f"compute capability {d.compute_capability}")
+            if d.architecture:
+                parts.append(f"architecture {d.architecture}")
             if d.sm_count:
-                parts.append(f"{d.sm_count} SMs")
+                parts.append(f"{d.sm_count} {'CUs' if amd else 'SMs'}")
             if d.total_memory_bytes:
                 parts.append(gib(d.total_memory_bytes))
             lines.append(", ".join(parts))
@@ -142,31 +145,71 @@ def device_table(a: TraceAnalysis) -> Table | None:
     d = a.device
     if d is None:
         return None
+    amd = d.vendor == "amd"
+    cores = "Matrix-core" if amd else "Tensor-core"
     eligible = ", ".join(d.tensor_core_eligible_ops) if d.tensor_core_eligible_ops else "none"
+    several = len(d.per_device) > 1
+    which = f", device {d.main_device}" if several and d.main_device is not None else ""
+    arch = next((x.architecture for x in a.devices if x.id == d.main_device), None)
     rows: tuple[tuple[str, str], ...] = (
-        ("GPU utilization (kernel busy / step)", pct(d.utilization)),
+        (
+            f"GPU utilization{which}" if several else "GPU utilization (kernel busy / step)",
+            pct(d.utilization),
+        ),
         ("Kernel busy", f"{ms(d.kernel_busy_ns)} ms of {ms(d.steps_total_ns)} ms"),
         ("Idle, waiting on the host", f"{ms(d.idle_host_wait_ns)} ms"),
         ("Idle, other", f"{ms(d.idle_other_ns)} ms"),
-        ("Kernel time (all streams)", f"{ms(d.kernel_ns)} ms"),
+        (
+            "Kernel time (all devices)" if several else "Kernel time (all streams)",
+            f"{ms(d.kernel_ns)} ms",
+        ),
         ("Kernels / launch calls", f"{d.kernels} / {d.launches}"),
         ("Kernels per step (median)", count(d.kernels_per_step)),
         ("Host syncs per step (median)", count(d.syncs_per_step)),
         ("Kernel duration mean / median", f"{us(d.mean_kernel_ns)} / {us(d.median_kernel_ns)}"),
         ("Memcpy / memset time", f"{ms(d.memcpy_ns)} ms / {ms(d.memset_ns)} ms"),
-        ("Tensor-core kernel share", pct(d.tensor_core_share)),
-        ("Tensor-core-eligible ops seen", eligible),
+        (f"{cores} kernel share", pct(d.tensor_core_share)),
+        (f"{cores}-eligible ops seen", eligible),
         ("Kernel time of eligible ops", f"{ms(d.tensor_core_eligible_kernel_ns)} ms"),
         (
-            "Communication (NCCL kernels)",
-            f"{ms(d.communication_ns)} ms, {pct(d.communication_share)} of step",
+            f"Communication ({'RCCL' if amd else 'NCCL'}{which if several else ' kernels'})",
+            f"{ms(d.communication_ns)} ms, {pct(d.communication_busy_share)} of step",
         ),
         ("Communication overlapped", pct(d.communication_overlap)),
-        ("Est. SM efficiency", pct(d.est_sm_efficiency)),
-        ("Compute capability", d.compute_capability or DASH),
+        (f"Est. SM efficiency{which}", pct(d.est_sm_efficiency)),
+        ("Architecture", arch or DASH)
+        if amd
+        else ("Compute capability", d.compute_capability or DASH),
         ("Peak memory allocated", _memory(a)),
     )
     return Table("Device", ("Metric", "Value"), rows)
+
+
+def per_device_table(a: TraceAnalysis) -> Table | None:
+    """One row per device, when the trace ran work on more than one."""
+    d = a.device
+    if d is None or len(d.per_device) < 2:
+        return None
+    rows = tuple(
+        (
+            f"{u.id}" + (" (main)" if u.id == d.main_device else ""),
+            pct(u.utilization),
+            ms(u.kernel_busy_ns),
+            ms(u.idle_host_wait_ns),
+            ms(u.kernel_ns),
+            count(u.kernels),
+            ms(u.communication_ns),
+            pct(u.est_sm_efficiency),
+        )
+        for u in d.per_device
+    )
+    return Table(
+        "Per device (over the same steps)",
+        ("Device", "Utilization", "Kernel busy ms", "Idle on host ms", "Kernel ms", "Kernels",
+         "Comm. ms", "Est. SM eff."),
+        rows,
+        numeric=(1, 2, 3, 4, 5, 6, 7),
+    )  # fmt: skip
 
 
 def _memory(a: TraceAnalysis) -> str:
@@ -231,6 +274,7 @@ def tables(a: TraceAnalysis) -> list[Table]:
     for t in (
         phases_table(a),
         device_table(a),
+        per_device_table(a),
         top_kernels_table(a),
         top_ops_device_table(a),
         top_ops_cpu_table(a),
@@ -258,6 +302,7 @@ __all__ = [
     "device_table",
     "ms",
     "pct",
+    "per_device_table",
     "phases_table",
     "short",
     "steps_table",

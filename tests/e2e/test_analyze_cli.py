@@ -131,7 +131,7 @@ EXPECTED = {
     "not_a_trace": "not a torch.profiler trace",
     "no_events": "no events",
     "truncated_gz": "truncated",
-    "empty_dir": "directory empty",
+    "empty_dir": "directory is empty",
     "missing": "no such file or directory",
 }
 
@@ -172,3 +172,66 @@ def test_analyze_and_help_do_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
+    logdir = tmp_path / "logdir"
+    (logdir / "run1").mkdir(parents=True)
+    (logdir / "run2").mkdir()
+    good = logdir / "run1" / "w.pt.trace.json"
+    good.write_bytes(CUDA_FIXTURE.read_bytes())
+    bad = logdir / "run2" / "w.pt.trace.json"
+    bad.write_text("hello world")
+    result = CliRunner().invoke(app, ["analyze", str(logdir), "--format", "json"])
+    assert result.exit_code == 2
+    doc = json.loads(result.stdout)
+    assert [a["source"] for a in doc["analyses"]] == [str(good)]
+    assert doc["errors"] == [{"path": str(bad), "error": result.stderr.strip().removeprefix("error: ")}]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {bad}: not JSON")
+
+    target = tmp_path / "report.md"
+    result = CliRunner().invoke(app, ["analyze", str(logdir), "--format", "md", "-o", str(target)])
+    assert result.exit_code == 2 and target.read_text().startswith("### Trace analysis")
+
+
+def test_an_unexpected_failure_is_one_line_unless_debugging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perfkit.trace import analysis
+
+    def broken(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("division by zero\nin the analysis")
+
+    monkeypatch.setattr(analysis, "analyze_events", broken)
+    monkeypatch.delenv("PERFKIT_DEBUG", raising=False)
+    result = CliRunner().invoke(app, ["analyze", str(CUDA_FIXTURE)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"error: {CUDA_FIXTURE}: cannot analyze (ZeroDivisionError: division by zero in the analysis)\n"
+    )
+    monkeypatch.setenv("PERFKIT_DEBUG", "1")
+    result = CliRunner().invoke(app, ["analyze", str(CUDA_FIXTURE)])
+    assert isinstance(result.exception, ZeroDivisionError)  # the traceback stays visible
+
+
+ODD = {
+    "u64_ids": '{"ph": "X", "cat": "kernel", "name": "k", "ts": 101, "dur": 1, "pid": 0, "tid": 18446744073709551615, '
+    '"args": {"correlation": 18446744073709551615, "device": 0, "grid": [1e30, 1, 1]}}',
+    "huge_pid": '{"ph": "X", "cat": "cpu_op", "name": "b", "ts": 101, "dur": 1, "pid": 1e30, "tid": 1}',
+    "huge_span": '{"ph": "X", "cat": "cpu_op", "name": "b", "ts": 1.5e18, "dur": 5, "pid": 1, "tid": 2}',
+    "string_times": '{"ph": "X", "cat": "cpu_op", "name": "b", "ts": "102", "dur": "1", "pid": 1, "tid": 1}',
+    "null_dur": '{"ph": "X", "cat": "cpu_op", "name": "b", "ts": 102, "dur": null, "pid": 1, "tid": 1}',
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD))
+def test_odd_numbers_are_analyzed_without_a_traceback(tmp_path: Path, case: str) -> None:
+    path = tmp_path / f"{case}.pt.trace.json"
+    op = '{"ph": "X", "cat": "cpu_op", "name": "a", "ts": 100, "dur": 5, "pid": 1, "tid": 1}'
+    path.write_text('{"traceEvents": [' + op + ", " + ODD[case] + "]}")
+    result = CliRunner().invoke(app, ["analyze", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (analysis,) = json.loads(result.stdout)["analyses"]
+    skipped = [n for n in analysis["notes"] if "1 complete event was skipped" in n]
+    assert bool(skipped) == (case in ("huge_span", "null_dur"))

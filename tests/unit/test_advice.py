@@ -3,12 +3,14 @@ and cites the numbers that triggered it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from perfkit.advice import RULES, AdviceFacts, advise, facts_from_run
 from perfkit.results import Memory, RunWarning
 from perfkit.summary import summarize
-from tests.factories import CONFIG, run, steady_run, step
+from tests.factories import CONFIG, ENV, run, steady_run, step
 
 CASES = [
     # (rule id, facts that trigger it, facts that do not, text the evidence must contain)
@@ -109,3 +111,31 @@ def test_most_severe_first() -> None:
     severities = [a.severity for a in build_run_report(result).advice]
     assert severities == sorted(severities, key={"high": 0, "medium": 1, "low": 2}.__getitem__)
     assert {a.rule for a in build_run_report(result).advice} >= {"gradient-health", "data-loading", "workers-oversubscribed"}
+
+
+def test_no_tensor_cores_is_vendor_aware() -> None:
+    amd = AdviceFacts(device_vendor="amd", tensor_core_share=0.0, tensor_core_eligible_ops=True)
+    (advice,) = advise(amd)
+    assert advice.rule == "no-tensor-cores" and "matrix cores" in advice.title
+    assert "bf16 or fp16" in advice.title
+    for text in (advice.title, advice.evidence, advice.threshold):
+        assert "capability" not in text and "TF32" not in text and "tensor cores" not in text
+    # A HIP "compute capability" (9.0 on an MI250) must not turn it into NVIDIA advice.
+    assert advise(replace(amd, compute_capability=9.0)) == (advice,)
+    assert advise(replace(amd, tensor_core_share=0.3)) == ()
+    nvidia = replace(amd, device_vendor="nvidia", compute_capability=8.0)
+    assert "tensor cores" in advise(nvidia)[0].title
+    assert advise(replace(nvidia, compute_capability=6.1)) == ()  # Pascal has none
+
+
+@pytest.mark.parametrize(
+    ("cuda", "name", "vendor", "capability"),
+    [("12.4", "NVIDIA A100-SXM4-40GB", "nvidia", 8.0), (None, "AMD Instinct MI250X", "amd", None),
+     (None, "Device 740c", "amd", None)],
+)  # fmt: skip
+def test_run_facts_know_the_vendor(cuda: str | None, name: str, vendor: str, capability: float | None) -> None:
+    env = replace(ENV, device_type="cuda", cuda=cuda, device_name=name, device_capability="8.0" if vendor == "nvidia" else "9.0")
+    result = steady_run(memory=Memory(None, None, None, 1))
+    result = replace(result, environment=env)
+    facts = facts_from_run(result, summarize(result))
+    assert (facts.device_vendor, facts.compute_capability) == (vendor, capability)

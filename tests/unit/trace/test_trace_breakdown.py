@@ -108,3 +108,22 @@ def test_random_overlaps_match_a_brute_force_priority_timeline(tmp_path: Path, s
         assert sum(step.breakdown.values()) == step.duration_ns
     assert sum(c.total_ns for c in a.breakdown) == a.steps_total_ns
     assert sum(c.share for c in a.breakdown) == pytest.approx(1.0)
+
+
+def test_a_profiler_step_recorded_twice_is_no_operator(tmp_path: Path) -> None:
+    """Some traces carry ProfilerStep#N twice, as user_annotation and as cpu_op: neither
+    copy may count as CPU Exec time, as an operator, or as an op of the step."""
+    events = []
+    for n, t in ((1, 0), (2, 100)):
+        events += [
+            ev("user_annotation", f"ProfilerStep#{n}", t, 100),
+            ev("cpu_op", f"ProfilerStep#{n}", t, 100),
+            ev("cpu_op", "aten::add", t + 10, 5),
+        ]
+    a = analyze_file(write_trace(tmp_path / "dup.pt.trace.json", events))
+    assert [s.name for s in a.steps] == ["ProfilerStep#1", "ProfilerStep#2"]
+    for step in a.steps:
+        assert step.breakdown["CPU Exec"] == 5000 and step.breakdown["Other"] == 95_000
+        assert step.ops == 1
+    assert [o.name for o in a.top_ops_by_cpu] == ["aten::add"]
+    assert a.category("CPU Exec").share == pytest.approx(0.05)

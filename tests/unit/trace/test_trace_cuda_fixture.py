@@ -96,9 +96,29 @@ def test_device_metrics(analysis: TraceAnalysis) -> None:
     assert d.tensor_core_eligible_ops == ("aten::addmm", "aten::linear", "aten::mm")
     assert us(d.tensor_core_eligible_kernel_ns) == 160  # addmm's and mm's GEMMs
     assert (us(d.communication_ns), d.communication_overlap) == (40, 0.0)
-    assert d.communication_share == pytest.approx(40 / 820)
-    sm = [(40, 1.0), (5, 0.5), (4, 1 / 108), (40, 1.0), (60, 0.25)] * 2 + [(40, 2 / 108)]
-    assert d.est_sm_efficiency == pytest.approx(sum(t * w for t, w in sm) / 820)
+    assert d.communication_busy_share == pytest.approx(40 / 820)
+    # SM efficiency by hand: no two kernels of the fixture overlap (busy 338 = kernel time
+    # 338), so the cap at a full device never binds and each kernel adds its duration ×
+    # its share of the 108 SMs: sgemm 40 µs × 1 (grid ≥ 108), relu 5 × 54/108, the Triton
+    # kernel 4 × 1/108, mm 40 × 1, the optimizer kernel 60 × 27/108, twice, plus the NCCL
+    # kernel 40 × 2/108.
+    filled_us = 2 * (40 + 2.5 + 4 / 108 + 40 + 15) + 40 * 2 / 108
+    assert d.est_sm_efficiency == pytest.approx(filled_us / 820)
+    assert d.est_sm_efficiency is not None and d.utilization is not None
+    assert d.est_sm_efficiency <= d.utilization
+    # One device: the per-device entry repeats the top-level figures.
+    assert d.main_device == 0 and d.vendor == "nvidia"
+    (dev0,) = d.per_device
+    assert (dev0.id, dev0.kernel_busy_ns, dev0.kernel_ns, dev0.kernels) == (
+        0,
+        d.kernel_busy_ns,
+        d.kernel_ns,
+        11,
+    )
+    assert (dev0.idle_host_wait_ns, dev0.est_sm_efficiency) == (
+        d.idle_host_wait_ns,
+        d.est_sm_efficiency,
+    )
     assert (d.peak_memory_bytes, d.device_memory_bytes) == (3 * 2**30, 40 * 2**30)
     assert d.peak_memory_share == pytest.approx(0.075)
     assert d.compute_capability == "8.0"

@@ -46,7 +46,7 @@ def test_nothing_to_find(tmp_path: Path) -> None:
         find_traces(tmp_path / "missing")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(TraceError, match="directory empty"):
+    with pytest.raises(TraceError, match="directory is empty"):
         find_traces(empty)
     (empty / "readme.md").write_text("x")
     with pytest.raises(TraceError, match=r"no \*\.pt\.trace\.json"):

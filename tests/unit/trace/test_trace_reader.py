@@ -24,9 +24,7 @@ COLUMNS = (
     "pid",
     "tid",
     "correlation",
-    "external_id",
     "device",
-    "stream",
     "blocks",
 )
 
@@ -225,3 +223,111 @@ def test_gzip_extension_with_plain_text_is_read_by_content(tmp_path: Path) -> No
     path = tmp_path / "plain.pt.trace.json.gz"
     path.write_text(CUDA_FIXTURE.read_text())
     assert len(read_trace(path)) == len(read_trace(CUDA_FIXTURE))
+
+
+# --------------------------------------------------------------------------- odd numbers
+
+
+def raw_trace(tmp_path: Path, events_json: str, name: str = "odd.json") -> Path:
+    """A trace whose events are given as JSON text (numbers json.dumps cannot write)."""
+    path = tmp_path / name
+    path.write_text('{"traceEvents": [' + events_json + "]}")
+    return path
+
+
+OP = '{"ph": "X", "cat": "cpu_op", "name": "a", "ts": 100, "dur": 5, "pid": 1, "tid": 1}'
+
+
+@pytest.mark.parametrize(
+    ("event", "column", "expected"),
+    [
+        ('"pid": 1, "tid": 18446744073709551615', "tid", "foreign"),
+        ('"pid": 1e30, "tid": 1', "pid", "foreign"),
+        ('"pid": "main", "tid": null', "tid", "foreign"),
+        ('"pid": 1, "tid": 3000000000', "tid", "foreign"),  # fits int64, not int32
+        ('"pid": 2.0, "tid": 1', "pid", 2),
+        ('"pid": 0, "tid": 7, "args": {"correlation": 18446744073709551615, "device": 0}', "correlation", "foreign"),
+        ('"pid": 0, "tid": 7, "args": {"correlation": "abc", "device": 0}', "correlation", "foreign"),
+        ('"pid": 0, "tid": 7, "args": {"grid": [1e30, 1, 1], "device": 0}', "blocks", 2**31 - 1),
+        ('"pid": 0, "tid": 7, "args": {"grid": [65535, 65535, 65535], "device": 0}', "blocks", 2**31 - 1),
+        ('"pid": 0, "tid": 7, "args": {"grid": [2, "x", 1], "device": 99999999999}', "device", "foreign"),
+    ],
+    ids=["u64-tid", "float-pid", "string-ids", "int64-tid", "integral-float", "u64-correlation",
+         "string-correlation", "float-grid", "huge-grid", "huge-device"],
+)  # fmt: skip
+def test_ids_that_do_not_fit_become_foreign_ids(
+    tmp_path: Path, event: str, column: str, expected: int | str
+) -> None:
+    from perfkit.trace import analyze_file
+
+    cat = "kernel" if "args" in event else "cpu_op"
+    text = OP + f', {{"ph": "X", "cat": "{cat}", "name": "b", "ts": 101, "dur": 1, {event}}}'
+    store = read_trace(raw_trace(tmp_path, text))
+    assert len(store) == 2
+    assert {c: getattr(store, c).dtype for c in ("pid", "tid", "device", "blocks")} == dict.fromkeys(
+        ("pid", "tid", "device", "blocks"), np.dtype(np.int32)
+    )
+    value = int(getattr(store, column)[1])
+    if expected == "foreign":
+        assert value <= -2  # a stable negative id: never wrapped around, never an exception
+    else:
+        assert value == expected
+    analyze_file(raw_trace(tmp_path, text, "again.json"))
+
+
+def test_equal_foreign_ids_stay_equal(tmp_path: Path) -> None:
+    big = 18446744073709551615
+    events = ", ".join(
+        f'{{"ph": "X", "cat": "cpu_op", "name": "op{i}", "ts": {100 + i}, "dur": 1, "pid": 1, "tid": {tid}}}'
+        for i, tid in enumerate([big, 1, big])
+    )
+    store = read_trace(raw_trace(tmp_path, events))
+    assert store.tid.tolist()[0] == store.tid.tolist()[2] <= -2 and store.tid.tolist()[1] == 1
+
+
+def test_numeric_strings_are_times_and_bad_times_are_counted(tmp_path: Path) -> None:
+    from perfkit.trace import analyze_file
+
+    events = ", ".join([
+        '{"ph": "X", "cat": "cpu_op", "name": "str", "ts": "100", "dur": "5", "pid": 1, "tid": 1}',
+        '{"ph": "X", "cat": "cpu_op", "name": "ok", "ts": 106, "dur": 2.5, "pid": 1, "tid": 1}',
+        '{"ph": "X", "cat": "cpu_op", "name": "nulldur", "ts": 110, "dur": null, "pid": 1, "tid": 1}',
+        '{"ph": "X", "cat": "cpu_op", "name": "nodur", "ts": 110, "pid": 1, "tid": 1}',
+        '{"ph": "X", "cat": "cpu_op", "name": "word", "ts": "soon", "dur": 1, "pid": 1, "tid": 1}',
+        '{"ph": "X", "cat": "cpu_op", "name": "bool", "ts": true, "dur": 1, "pid": 1, "tid": 1}',
+        '{"ph": "X", "cat": "cpu_op", "name": "nan", "ts": "nan", "dur": 1, "pid": 1, "tid": 1}',
+        '{"ph": "X", "cat": "cpu_op", "name": "far", "ts": 1.5e18, "dur": 1, "pid": 1, "tid": 2}',
+        '{"ph": "X", "cat": "cpu_op", "name": "long", "ts": 107, "dur": 1e17, "pid": 1, "tid": 1}',
+        '{"ph": "i", "name": "[memory]", "ts": "103", "args": {"Device Type": 1, "Device Id": 0,'
+        ' "Bytes": "x", "Total Allocated": 5.5}}',
+    ])  # fmt: skip
+    with np.errstate(all="raise"):  # no silent NaN/overflow casts
+        store = read_trace(raw_trace(tmp_path, events))
+    names = [store.names[i] for i in store.name.tolist()]
+    assert names == ["str", "ok"]
+    assert store.ts.tolist() == [0, 6000] and store.dur.tolist() == [5000, 2500]
+    assert store.skipped_bad_times == 7
+    assert store.memory.ts.tolist() == [3000] and store.memory.nbytes.tolist() == [0]
+    a = analyze_file(raw_trace(tmp_path, events, "again.json"))
+    assert any(n.startswith("7 complete events were skipped: ts or dur missing") for n in a.notes)
+
+
+def test_a_trace_with_only_bad_times_says_why(tmp_path: Path) -> None:
+    event = '{"ph": "X", "cat": "cpu_op", "name": "a", "ts": "soon", "dur": 5, "pid": 1, "tid": 1}'
+    message = one_line_error(raw_trace(tmp_path, event))
+    assert 'its 1 complete event has a "ts" or "dur" that is missing, not a number' in message
+
+
+def test_a_span_of_centuries_does_not_overflow(tmp_path: Path) -> None:
+    """Threads far apart in time: the call tree shifts threads by their own spans only."""
+    from perfkit.trace import analyze_file
+
+    events = [ev("cpu_op", "outer", 0, 10, tid=1), ev("cpu_op", "inner", 1, 2, tid=1)]
+    # 70 years later (2.2e15 µs), on 8 other threads: 8 × 70 years would overflow int64 ns.
+    later = 70 * 365.25 * 86400 * 1e6
+    events += [ev("cpu_op", f"late{t}", later + t, 5, tid=t) for t in range(2, 10)]
+    with np.errstate(all="raise"):
+        a = analyze_file(write_trace(tmp_path / "span.pt.trace.json", events))
+    assert a.steps_total_ns > 2**60
+    by_cpu = {o.name: o.self_cpu_ns for o in a.top_ops_by_cpu}
+    assert by_cpu["outer"] == 8000 and by_cpu["inner"] == 2000

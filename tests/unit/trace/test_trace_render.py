@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from trace_helpers import CUDA_FIXTURE, ev, write_trace
+from trace_helpers import CUDA_FIXTURE, ev, launch, write_trace
 
 from perfkit.render.trace_console import trace_renderables
 from perfkit.render.trace_markdown import trace_markdown
@@ -70,3 +70,24 @@ def test_a_saved_analysis_renders_the_same(tmp_path: Path, fmt: str) -> None:
     again = TraceAnalysis.from_dict(a.to_dict())
     render = console_text if fmt == "console" else trace_markdown
     assert render(again) == render(a)
+
+
+def test_markdown_keeps_angle_brackets_and_markup_characters_on_github(tmp_path: Path) -> None:
+    """GitHub drops `<float>` as an HTML tag and reads `*`/`_` as emphasis: rendered to
+    HTML, every kernel name, note and title must still read as written."""
+    markdown_it = pytest.importorskip("markdown_it")
+    kernel = "void at::native::kernel<float, 4>(at::Array<char*, 3>, __half*, x_y_z)"
+    events = [
+        ev("user_annotation", "ProfilerStep#1", 0, 100),
+        ev("user_annotation", "perfkit/forward", 0, 60),
+        ev("cpu_op", "aten::mm", 1, 40),
+        *launch("cudaLaunchKernel", 2, 3, 1, kernel, 6, 30),
+    ]
+    a = analyze_file(write_trace(tmp_path / "md.pt.trace.json", events))
+    md = trace_markdown(a)
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(md)
+    # Literal text: entities in the HTML, never a tag, no <em>/<strong> from * or _.
+    assert "&lt;float, 4&gt;(at::Array&lt;char*, 3&gt;, __half*, x_y_z)" in html
+    assert "perfkit/&lt;phase&gt;" in html  # in a note and in the phases table's title
+    assert "<float" not in html and "<phase>" not in html
+    assert "<em>" not in html

@@ -147,3 +147,39 @@ def test_unreadable_in_process_events_fall_back_to_the_file(
     assert a is not None and [s.name for s in a.steps] == ["ProfilerStep#2", "ProfilerStep#3"]
     assert a.source == str(session.trace_path)
     assert any("could not be read (AttributeError" in n for n in a.notes)
+
+
+@pytest.mark.filterwarnings("ignore:Profiler won't be using warmup")
+def test_memory_baseline_is_sampled_at_the_start_of_every_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wait=0, warmup=0, active=2, repeat=2 runs RECORD, RECORD_AND_SAVE, RECORD,
+    RECORD_AND_SAVE: the second cycle starts right after a RECORD_AND_SAVE step and needs a
+    fresh baseline (the memory allocated then), not the first cycle's."""
+    allocated = iter(range(100, 1000, 100))
+    samples: list[int] = []
+
+    def memory_allocated(device: int) -> int:
+        samples.append(next(allocated))
+        return samples[-1]
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", memory_allocated)
+    cfg = config(tmp_path, wait=0, warmup=0, active=2, repeat=2, skip_first=0, profile_memory=True)
+    session = ProfilerSession(cfg, "mem", loop_warmup_steps=0, use_cuda=True, worker="w")
+
+    class FakeProfiler:
+        def step(self) -> None:
+            pass
+
+    session._prof = FakeProfiler()  # the schedule logic only, no profiler run
+    session._sample_memory_baseline(None)  # what __enter__ does at step 0
+    baselines = [session._baseline]
+    for _ in range(5):
+        session.step()
+        baselines.append(session._baseline)
+    actions = [session._action(i) for i in range(6)]
+    assert actions[:5] == ["RECORD", "RECORD_AND_SAVE", "RECORD", "RECORD_AND_SAVE", "NONE"]
+    # Sampled when step 0 (cycle 1) and step 2 (cycle 2) begin, and at no other step.
+    assert samples == [100, 200]
+    assert baselines[:2] == [{0: 100}, {0: 100}] and baselines[2:5] == [{0: 200}] * 3
