@@ -31,7 +31,7 @@ def header(report: RunReport) -> RenderableType:
     title.append(f"{r.name}", style="bold cyan")
     if r.partial:
         title.append("  PARTIAL (interrupted)", style="bold red")
-    variant = "fused" if opt.get("fused") else "foreach" if opt.get("foreach") else "default"
+    variant = r.measurement.optimizer_variant or ("fused" if opt.get("fused") else "foreach" if opt.get("foreach") else "torch default")
     lines = [
         title,
         Text(
