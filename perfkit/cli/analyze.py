@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perfkit.cli.app import app, handles_errors, stdout_console
+from perfkit.cli.app import app, emit, handles_errors, stdout_console
 from perfkit.errors import USAGE_EXIT_CODE, InputError, PerfkitError
 
 if TYPE_CHECKING:
@@ -130,12 +130,7 @@ def _emit(
         text = "\n\n".join(
             trace_markdown(r.analysis) + "\n" + "\n".join(advice_markdown(r.advice)) for r in reports
         ) + "\n"
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    from perfkit.io import atomic_write_text
-
-    atomic_write_text(output, text)
+    emit(text, output)
 
 
 __all__ = ["ANALYSES_KIND", "TraceFormat", "analyze"]

@@ -11,6 +11,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -40,6 +41,16 @@ def stdout_console() -> Console:
 
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
+
+
+def emit(text: str, output: Path | None) -> None:
+    """A rendered report: to ``output`` atomically when given, else to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from perfkit.io import atomic_write_text
+
+    atomic_write_text(output, text)
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perfkit.cli.app import app, handles_errors, stdout_console
+from perfkit.cli.app import app, emit, handles_errors, stdout_console
 from perfkit.cli.progress import ProgressBar
 from perfkit.errors import INTERRUPTED_EXIT_CODE, REGRESSION_EXIT_CODE, InputError
 
@@ -85,12 +85,7 @@ def render_comparison_output(comparison: Comparison, fmt: CompareFormat, output:
         from perfkit.render.compare_markdown import comparison_markdown
 
         text = comparison_markdown(comparison)
-    if output is not None:
-        from perfkit.io import atomic_write_text
-
-        atomic_write_text(output, text)
-    else:
-        sys.stdout.write(text)
+    emit(text, output)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from perfkit.cli.app import app, handles_errors, stdout_console
+from perfkit.cli.app import app, emit, handles_errors, stdout_console
 from perfkit.errors import INTERRUPTED_EXIT_CODE, InputError
 
 if TYPE_CHECKING:  # the config package imports pydantic: keep --help and analyze light
@@ -62,8 +62,6 @@ def shorthand_overrides(
 
 def render_report(report: Any, fmt: Format, output: Path | None) -> None:
     """Render a RunReport to stdout, or atomically to ``output``."""
-    from perfkit.io import atomic_write_text
-
     if fmt is Format.console:
         if output is not None:
             raise InputError("--output needs --format json or md; the console format prints to the terminal")
@@ -80,10 +78,7 @@ def render_report(report: Any, fmt: Format, output: Path | None) -> None:
         from perfkit.render.run_markdown import run_markdown
 
         text = run_markdown(report)
-    if output is not None:
-        atomic_write_text(output, text)
-    else:
-        sys.stdout.write(text)
+    emit(text, output)
 
 
 @app.command()
