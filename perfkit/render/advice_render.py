@@ -8,6 +8,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from perfkit.advice import Advice
+from perfkit.render.format import md_text
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
@@ -30,6 +31,6 @@ def advice_markdown(advice: Sequence[Advice], heading: str = "###") -> list[str]
     if not advice:
         return [*lines, "Nothing to change by perfkit's rules."]
     return lines + [
-        f"{i}. **[{a.severity}]** {a.title} — because {a.evidence} (rule: {a.threshold})"
+        f"{i}. **[{a.severity}]** {md_text(a.title)} — because {md_text(a.evidence)} (rule: {md_text(a.threshold)})"
         for i, a in enumerate(advice, 1)
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 _TIME_UNITS = (("s", 1e3), ("ms", 1.0), ("µs", 1e-3))
 
@@ -69,3 +70,14 @@ def bar(fraction: float | None, width: int = 20) -> str:
     eighths = round(min(1.0, fraction) * width * 8)
     full, rest = divmod(eighths, 8)
     return "█" * full + (blocks[rest] if rest else "")
+
+
+#: Characters Markdown (GitHub's) would read as markup or HTML.
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def md_text(text: str) -> str:
+    """``text`` shown literally in Markdown, on one line: GitHub drops what looks like HTML
+    (a kernel's ``<float>``, ``perfkit/<phase>``) and reads ``*``/``_``/backticks/brackets
+    as formatting, so those are backslash-escaped, and ``|`` (it would end a table cell)."""
+    return _MARKUP.sub(r"\\\1", text.replace("\n", " "))

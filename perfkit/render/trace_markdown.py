@@ -14,16 +14,9 @@ from __future__ import annotations
 
 import re
 
+from perfkit.render.format import md_text
 from perfkit.trace.model import TraceAnalysis
 from perfkit.trace.tables import Table, summary_lines, tables, view_lines
-
-#: Characters Markdown (GitHub's) would read as markup or HTML.
-_MARKUP = re.compile(r"([\\`*_\[\]<>|~])")
-
-
-def md_text(text: str) -> str:
-    """``text`` shown literally in Markdown, on one line (see the module doc)."""
-    return _MARKUP.sub(r"\\\1", text.replace("\n", " "))
 
 
 def _code_span(text: str) -> str:
