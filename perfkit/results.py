@@ -226,14 +226,23 @@ class Memory:
     """Peak memory over the measured window.
 
     On CUDA, ``torch.cuda.max_memory_allocated``/``max_memory_reserved`` after a reset at
-    the end of warm-up. On CPU, the process's peak resident set size (``ru_maxrss``), a
-    lifetime peak that includes everything the process did before the loop.
+    the end of warm-up. On the host, the process's peak resident set size; its scope,
+    ``host_peak_rss_scope``, is ``measured`` when the high-water mark was reset at the end
+    of warm-up (Linux, :mod:`perfkit.runtime.host_memory`) and ``process`` when it is the
+    lifetime peak (``ru_maxrss``), which includes everything the process did before the
+    loop. ``None`` in results saved before the field existed: read as ``process``.
     """
 
     device_peak_allocated_bytes: int | None
     device_peak_reserved_bytes: int | None
     device_total_bytes: int | None
     host_peak_rss_bytes: int | None
+    host_peak_rss_scope: str | None = None
+
+    @property
+    def host_peak_is_lifetime(self) -> bool:
+        """The host peak covers the whole process, not only the measured steps."""
+        return self.host_peak_rss_scope != "measured"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

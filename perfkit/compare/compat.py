@@ -9,9 +9,10 @@ Hard differences make a metric *incomparable* (the verdict names them):
   times, FLOPs per step, kernel and op counts per step) then measures different work, so
   it is incomparable; throughput is per sample and stays comparable, and peak memory is
   per run (a batch change legitimately moves it, and that is what one wants to see).
-* **host RSS of in-process runs** — ``ru_maxrss`` is the process's lifetime peak; when
-  ``perfkit compare`` ran the configs itself, every run reports the peak of all runs
-  before it.
+* **host RSS of in-process runs without a per-run reset** — ``ru_maxrss`` is the
+  process's lifetime peak; when ``perfkit compare`` ran the configs itself and the
+  high-water mark could not be reset per run (not Linux), every run reports the peak of
+  all runs before it.
 
 Soft differences (Python, platform, host name, CUDA, cuDNN) only produce a note.
 """
@@ -94,7 +95,7 @@ def incomparable_reason(
         batch = batch_difference(baseline.runs, candidate.runs)
         if batch is not None:
             reasons.append(f"per step, {batch}")
-    if spec.name == HOST_RSS.name and (baseline.in_process or candidate.in_process):
+    if spec.name == HOST_RSS.name and (baseline.lifetime_rss_shared or candidate.lifetime_rss_shared):
         reasons.append("lifetime peak of this process")
     return "; ".join(reasons) if reasons else None
 

@@ -94,7 +94,7 @@ def compare_runs(groups: Sequence[RunGroup], policy: ComparePolicy | None = None
     infos = tuple(group_info(g, extracted[g.label]) for g in groups)
     for group, info in zip(groups, infos, strict=True):
         notes += _group_notes(group, info, extracted[group.label])
-    if any(g.in_process for g in groups):
+    if any(g.lifetime_rss_shared for g in groups):
         notes.append(
             "Peak host RSS is the process's lifetime peak (ru_maxrss), shared by every run this compare "
             "made, so it is incomparable; compare runs saved by separate 'perfkit profile --output' calls."

@@ -17,9 +17,10 @@ class RunGroup:
       compared *paired*, round by round: runs of one round ran next to each other in time
       and share the machine's state. ``None`` for saved runs (no pairing).
     * ``source``: where the runs came from (config path and overrides, or files).
-    * ``in_process``: the runs were made by this process. Their ``host_peak_rss_bytes`` is
-      the process's lifetime peak (``ru_maxrss``), shared by every run made before, so it
-      says nothing about one input.
+    * ``in_process``: the runs were made by this process. Where the host RSS high-water
+      mark could not be reset per run (:mod:`perfkit.runtime.host_memory`), their
+      ``host_peak_rss_bytes`` is the process's lifetime peak, shared by every run made
+      before, and says nothing about one input (:attr:`lifetime_rss_shared`).
     """
 
     label: str
@@ -27,6 +28,11 @@ class RunGroup:
     rounds: tuple[int, ...] | None = None
     source: str = ""
     in_process: bool = False
+
+    @property
+    def lifetime_rss_shared(self) -> bool:
+        """Some run's host peak RSS is this process's lifetime peak, shared with other runs."""
+        return self.in_process and any(run.memory.host_peak_is_lifetime for run in self.runs)
 
     def __post_init__(self) -> None:
         if not self.runs:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perfkit.results import Memory
 
 _TIME_UNITS = (("s", 1e3), ("ms", 1.0), ("µs", 1e-3))
 
@@ -60,6 +64,11 @@ def fmt_si(value: float | None, unit: str = "", decimals: int = 2) -> str:
 
 def fmt_count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
+
+
+def rss_scope(memory: Memory) -> str:
+    """What a run's host peak RSS covers, in words."""
+    return "process lifetime" if memory.host_peak_is_lifetime else "measured steps"
 
 
 def bar(fraction: float | None, width: int = 20) -> str:

@@ -146,7 +146,7 @@ def metrics_table(report: RunReport) -> RenderableType:
             f"device peak {fmt.fmt_bytes(mem.device_peak_allocated_bytes)} allocated, "
             f"{fmt.fmt_bytes(mem.device_peak_reserved_bytes)} reserved of {fmt.fmt_bytes(mem.device_total_bytes)}",
         )
-    table.add_row("host memory", f"peak RSS {fmt.fmt_bytes(mem.host_peak_rss_bytes)} (process lifetime)")
+    table.add_row("host memory", f"peak RSS {fmt.fmt_bytes(mem.host_peak_rss_bytes)} ({fmt.rss_scope(mem)})")
     if s.loss_first is not None and s.loss_last is not None:
         table.add_row("loss", f"{s.loss_first:.4g} → {s.loss_last:.4g}")
     if s.tracing_overhead is not None:

@@ -55,7 +55,7 @@ def run_markdown(report: RunReport) -> str:
     mem = r.memory
     if mem.device_peak_allocated_bytes is not None:
         lines.append(f"- **device memory**: peak {fmt.fmt_bytes(mem.device_peak_allocated_bytes)} allocated, {fmt.fmt_bytes(mem.device_peak_reserved_bytes)} reserved of {fmt.fmt_bytes(mem.device_total_bytes)}")
-    lines.append(f"- **host memory**: peak RSS {fmt.fmt_bytes(mem.host_peak_rss_bytes)}")
+    lines.append(f"- **host memory**: peak RSS {fmt.fmt_bytes(mem.host_peak_rss_bytes)} ({fmt.rss_scope(mem)})")
     lines.append(f"- **parameters**: {fmt.fmt_count(r.counters.parameters)}")
     if s.tracing_overhead is not None:
         lines.append(f"- **tracing**: {s.traced_steps} traced steps ran {s.tracing_overhead:.2f}× the untraced median (excluded above)")

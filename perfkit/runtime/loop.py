@@ -55,6 +55,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from perfkit.errors import BuildError
 from perfkit.results import PHASES, StepSample
 from perfkit.runtime.clock import Clock, DeviceTimer
+from perfkit.runtime.host_memory import reset_peak_rss
 from perfkit.runtime.toggles import to_device
 from perfkit.trace.names import PHASE_RANGE_PREFIX
 
@@ -111,7 +112,9 @@ class LoopRecord:
 
     ``full_batch`` is the first host-side (pre-copy) micro-batch of ``batch_size`` samples,
     kept for FLOP counting after the loop; ``compiled_*`` count torch.compile graphs when
-    measuring starts and ends (a difference means compilation inside measured steps).
+    measuring starts and ends (a difference means compilation inside measured steps);
+    ``host_peak_reset`` says the process's RSS high-water mark was reset when measuring
+    started (:mod:`perfkit.runtime.host_memory`).
     """
 
     steps: list[StepSample] = field(default_factory=list)
@@ -119,6 +122,7 @@ class LoopRecord:
     full_batch: tuple[Any, Any] | None = None
     compiled_before_measuring: int = 0
     compiled_after_measuring: int = 0
+    host_peak_reset: bool = False
 
 
 @dataclass
@@ -221,6 +225,7 @@ def run_loop(
             warmup = index < options.warmup_steps
             if index == options.warmup_steps:
                 record.compiled_before_measuring = compiled_graphs()
+                record.host_peak_reset = reset_peak_rss()  # host peak covers measured steps
                 if cuda:
                     torch.cuda.reset_peak_memory_stats(work.device)  # peaks cover measured steps only
             traced = tracer.is_traced(index) if tracer is not None else False

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
-import resource
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +33,7 @@ from perfkit.runtime.clock import (
 )
 from perfkit.runtime.device import capture_environment, resolve_device
 from perfkit.runtime.flops import FlopCount, count_step_flops
+from perfkit.runtime.host_memory import peak_rss_bytes
 from perfkit.runtime.loop import LoopOptions, StepTracer, Workload, run_loop
 from perfkit.runtime.peaks import effective_peak_flops_per_s
 from perfkit.runtime.toggles import (
@@ -56,11 +55,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _peak_rss_bytes() -> int | None:
-    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(usage if sys.platform == "darwin" else usage * 1024)
 
 
 def _math_dtypes(amp: AmpPlan, device: torch.device) -> tuple[str, str]:
@@ -180,11 +174,13 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
             analysis = tracer.analysis()
             trace_analysis = analysis.to_dict() if analysis is not None else None
         # Peaks of the measured steps, read before the FLOP-counting pass allocates more.
+        host_peak, host_scope = peak_rss_bytes(record.host_peak_reset)
         memory = Memory(
             device_peak_allocated_bytes=int(torch.cuda.max_memory_allocated(device)) if cuda else None,
             device_peak_reserved_bytes=int(torch.cuda.max_memory_reserved(device)) if cuda else None,
             device_total_bytes=environment.device_memory_bytes,
-            host_peak_rss_bytes=_peak_rss_bytes(),
+            host_peak_rss_bytes=host_peak,
+            host_peak_rss_scope=host_scope,
         )
         compiled_inside = record.compiled_after_measuring - record.compiled_before_measuring
         if cfg.toggles.compile and compiled_inside > 0 and record.steps:

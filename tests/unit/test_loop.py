@@ -93,11 +93,13 @@ def test_grad_accum_counts_every_micro_batch(config_file) -> None:  # type: igno
 
 
 def test_real_clock_ground_truth_within_ten_percent(config_file) -> None:  # type: ignore[no-untyped-def]
-    # Known costs by sleeping: one 20 ms item of data, 30 ms forward, 25 ms backward
-    # (one sleep per phase, so scheduler overshoot is paid once per phase).
-    path = config_file(mode="sleep", item_ms=20.0, fwd=30.0, bwd=25.0)
-    summary = summarize(run_experiment(load_config(path, ["data.batch_size=1"]), clock=PerfCounterClock()))
-    expected = {"data": 20.0, "forward": 30.0, "backward": 25.0}
+    # Known costs by sleeping: one 40 ms item of data, 60 ms forward, 50 ms backward (one
+    # sleep per phase, so scheduler overshoot is paid once per phase). The costs are large
+    # next to the fixed work of a phase (the autograd engine's thread hand-off costs a few
+    # ms on a loaded 2-core box), so the 10% tolerance checks attribution, not the load.
+    path = config_file(mode="sleep", item_ms=40.0, fwd=60.0, bwd=50.0)
+    summary = summarize(run_experiment(load_config(path, ["data.batch_size=1", "loop.steps=7"]), clock=PerfCounterClock()))
+    expected = {"data": 40.0, "forward": 60.0, "backward": 50.0}
     for phase, ms in expected.items():
         measured = summary.phase(phase)
         assert measured is not None
@@ -145,6 +147,20 @@ def test_loss_and_grad_norm_are_recorded(tiny_config, write_yaml) -> None:  # ty
     tiny_config["loop"]["track_grad_norm"] = False
     result = run_experiment(load_config(write_yaml(tiny_config)))
     assert all(s.grad_norm is None for s in result.steps)
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc/self/clear_refs")
+def test_host_peak_covers_the_measured_steps_not_the_process(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    from perfkit.runtime.host_memory import lifetime_peak_rss_bytes
+
+    earlier = bytearray(300 * 2**20)  # what an earlier run in this process held
+    earlier[::4096] = b"x" * len(earlier[::4096])
+    del earlier
+    lifetime_before = lifetime_peak_rss_bytes()  # the reset lowers ru_maxrss too, so read it now
+    result = run_experiment(load_config(write_yaml(tiny_config)))
+    assert result.memory.host_peak_rss_scope == "measured"
+    assert result.memory.host_peak_rss_bytes is not None
+    assert result.memory.host_peak_rss_bytes < lifetime_before - 200 * 2**20
 
 
 def test_grad_clip_reports_the_pre_clip_norm(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]

@@ -137,13 +137,29 @@ def test_batch_size_makes_per_step_metrics_incomparable() -> None:
     assert any("batch 8 vs 16" in n and "throughput" in n for n in cmp.notes)
 
 
-def test_in_process_rss_is_incomparable() -> None:
+def _rss_scope(group: RunGroup, scope: str | None) -> RunGroup:
+    runs = tuple(replace(r, memory=replace(r.memory, host_peak_rss_scope=scope)) for r in group.runs)
+    return replace(group, runs=runs, in_process=True)
+
+
+def test_in_process_lifetime_rss_is_incomparable() -> None:
     base, cand = interleaved_pair(0, rounds=8)
-    cmp = compare_runs([replace(base, in_process=True), replace(cand, in_process=True)], FAST)
+    cmp = compare_runs([_rss_scope(base, "process"), _rss_scope(cand, "process")], FAST)
     row = cmp.get("memory.host_peak_rss_bytes")
     assert row.status is Status.INCOMPARABLE
     assert row.verdict.reason == "lifetime peak of this process"
     assert any("ru_maxrss" in n for n in cmp.notes)
+
+
+def test_in_process_rss_reset_per_run_is_compared() -> None:
+    base, cand = interleaved_pair(0, rounds=8)
+    cmp = compare_runs([_rss_scope(base, "measured"), _rss_scope(cand, "measured")], FAST)
+    assert cmp.get("memory.host_peak_rss_bytes").status is not Status.INCOMPARABLE
+    assert not any("ru_maxrss" in n for n in cmp.notes)
+    # One lifetime-scoped run (e.g. saved by an older perfkit, scope absent) spoils it again.
+    mixed = replace(cand, runs=(replace(cand.runs[0], memory=replace(cand.runs[0].memory, host_peak_rss_scope=None)), *cand.runs[1:]))
+    cmp = compare_runs([_rss_scope(base, "measured"), replace(mixed, in_process=True)], FAST)
+    assert cmp.get("memory.host_peak_rss_bytes").status is Status.INCOMPARABLE
 
 
 def test_metric_missing_on_one_side() -> None:
