@@ -123,6 +123,21 @@ class StepSample:
         """True for a step that counts in the headline statistics (not warm-up)."""
         return not self.warmup
 
+    @property
+    def sustained_ms(self) -> float:
+        """The step's share of the time the loop needs to keep going: the longer of its
+        host and device spans.
+
+        Without ``--sync`` nothing in a step waits for the GPU, so a GPU-bound loop's host
+        runs ahead and queues several steps; the work those queued steps leave finishes
+        after the last host timestamp, and host times alone undercount it (rates and MFU
+        would read high). The device span (CUDA events around the step on its stream)
+        covers the GPU's side; the host span covers a host-bound loop, whose GPU waits. On
+        CPU there is no device span and this is the host time."""
+        if self.step_device_ms is None:
+            return self.step_host_ms
+        return max(self.step_host_ms, self.step_device_ms)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,

@@ -7,8 +7,12 @@ the traced ones when every measured step was traced (the summary says which).
 * ``share``: a phase's total time over the total step time of those steps. Shares of the
   six phases (``other`` included) add up to exactly 1; medians of phases need not add up
   to the median step, so the "% of step" column uses totals.
-* Throughput: total samples (tokens) over total step time: the rate the loop sustained.
-* MFU: achieved FLOP/s (FLOPs per step × steps ÷ total step time) over the device's
+* Throughput: total samples (tokens) over total sustained step time: the rate the loop
+  sustained. A step's sustained time is the longer of its host and device spans
+  (:attr:`~perfkit.results.StepSample.sustained_ms`): without ``--sync`` a GPU-bound loop's
+  host runs steps ahead of the GPU, and host time alone would overstate the rate.
+* MFU: achieved FLOP/s (FLOPs per full step × full-step equivalents ÷ total sustained
+  time; a short last batch counts as the fraction of a step it is) over the device's
   datasheet peak for the dtype used; absent when either is unknown.
 * Tracing overhead: median traced step ÷ median untraced step, when both exist.
 
@@ -141,12 +145,14 @@ def summarize(result: RunResult) -> RunSummary:
                 device_share=(sum(device_values) / total_device_ms) if device_values and total_device_ms > 0 else None,
             )
         )
-    total_s = total_ms / 1e3
-    samples_per_s = sum(s.samples for s in steps) / total_s if total_s > 0 else None
+    total_s = sum(s.sustained_ms for s in steps) / 1e3
+    samples = sum(s.samples for s in steps)
+    samples_per_s = samples / total_s if total_s > 0 else None
     tokens = [s.tokens for s in steps if s.tokens is not None]
     tokens_per_s = sum(tokens) / total_s if tokens and total_s > 0 else None
     counters = result.counters
-    achieved = counters.flops_per_step * len(steps) / total_s if counters.flops_per_step and total_s > 0 else None
+    full_steps = samples / counters.samples_per_step if counters.samples_per_step > 0 else float(len(steps))
+    achieved = counters.flops_per_step * full_steps / total_s if counters.flops_per_step and total_s > 0 else None
     mfu = achieved / counters.peak_flops_per_s if achieved is not None and counters.peak_flops_per_s else None
     untraced = [s.step_host_ms for s in measured_all if not s.traced]
     traced_ms = [s.step_host_ms for s in traced]
@@ -169,7 +175,7 @@ def summarize(result: RunResult) -> RunSummary:
         phases=tuple(phases),
         samples_per_s=samples_per_s,
         tokens_per_s=tokens_per_s,
-        step_throughput=describe([s.samples / (s.step_host_ms / 1e3) for s in steps if s.step_host_ms > 0]),
+        step_throughput=describe([s.samples / (s.sustained_ms / 1e3) for s in steps if s.sustained_ms > 0]),
         flops_per_step=counters.flops_per_step,
         achieved_flops_per_s=achieved,
         peak_flops_per_s=counters.peak_flops_per_s,

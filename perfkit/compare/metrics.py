@@ -218,8 +218,8 @@ def _step_rates(steps: Sequence[StepSample], tokens: bool) -> list[float]:
     out: list[float] = []
     for s in steps:
         count = s.tokens if tokens else s.samples
-        if count is not None and s.step_host_ms > 0:
-            out.append(count / (s.step_host_ms / 1e3))
+        if count is not None and s.sustained_ms > 0:
+            out.append(count / (s.sustained_ms / 1e3))
     return out
 
 

@@ -45,6 +45,7 @@ from perfkit.runtime.toggles import (
     matmul_fp32_dtype,
     plan_amp,
     prepare_model,
+    tf32_supported,
     to_device,
 )
 
@@ -62,7 +63,7 @@ def _math_dtypes(amp: AmpPlan, device: torch.device) -> tuple[str, str]:
     if amp.dtype is not None:
         dtype = {torch.bfloat16: "bf16", torch.float16: "fp16"}[amp.dtype]
         return dtype, dtype
-    if device.type != "cuda":
+    if not tf32_supported(device):  # CPU, or a GPU before Ampere: fp32 math stays fp32
         return "fp32", "fp32"
     return matmul_fp32_dtype(), "tf32" if conv_tf32_enabled() else "fp32"
 

@@ -103,52 +103,69 @@ def check_compile_backend(name: str) -> None:
 def conv_tf32_enabled() -> bool:
     """Whether cuDNN runs fp32 convolutions in TF32 (torch's default: yes)."""
     backends: Any = torch.backends
-    if hasattr(backends.cudnn, "conv") and hasattr(backends.cudnn.conv, "fp32_precision"):
-        return bool(backends.cudnn.conv.fp32_precision == "tf32")
-    return bool(backends.cudnn.allow_tf32)  # pragma: no cover
+    try:
+        return bool(backends.cudnn.allow_tf32)
+    except RuntimeError:  # the user mixed torch's legacy and per-operator TF32 APIs
+        return bool(getattr(backends.cudnn.conv, "fp32_precision", "") == "tf32")
 
 
+# TF32 is set through torch's legacy entry points, set_float32_matmul_precision and
+# cudnn.allow_tf32, on purpose: they keep the legacy and the per-backend (torch >= 2.9
+# ``fp32_precision``) views consistent. Setting ``backends.cuda.matmul.fp32_precision``
+# directly leaves torch in a "mix of legacy and new APIs" state in which
+# ``torch.get_float32_matmul_precision()`` and ``matmul.allow_tf32`` raise, and Inductor
+# (max-autotune) and many libraries read them.
 def _set_tf32(enabled: bool) -> None:
-    backends: Any = torch.backends
-    if hasattr(backends.cuda.matmul, "fp32_precision"):  # torch >= 2.9
-        precision = "tf32" if enabled else "ieee"
-        backends.cuda.matmul.fp32_precision = precision
-        backends.cudnn.conv.fp32_precision = precision
-    else:  # pragma: no cover - older torch
-        backends.cuda.matmul.allow_tf32 = enabled
-        backends.cudnn.allow_tf32 = enabled
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+    torch.backends.cudnn.allow_tf32 = enabled
 
 
-def _get_tf32() -> tuple[Any, ...]:
-    backends: Any = torch.backends
-    if hasattr(backends.cuda.matmul, "fp32_precision"):
-        return (backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision)
-    return (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32)  # pragma: no cover
+def _get_tf32() -> tuple[str | None, str | None, bool | None]:
+    """What to restore: the matmul precision, or where torch refuses to say it (the user
+    mixed the legacy and per-backend APIs before perfkit ran) the raw per-backend setting;
+    and the cuDNN TF32 flag (``None`` if unreadable, then left as found)."""
+    raw: str | None = None
+    try:
+        matmul: str | None = torch.get_float32_matmul_precision()
+    except RuntimeError:
+        matmul = None
+        raw = getattr(torch.backends.cuda.matmul, "fp32_precision", None)
+    try:
+        conv: bool | None = bool(torch.backends.cudnn.allow_tf32)
+    except RuntimeError:
+        conv = None
+    return matmul, raw, conv
 
 
-def _restore_tf32(saved: tuple[Any, ...]) -> None:
-    backends: Any = torch.backends
-    if hasattr(backends.cuda.matmul, "fp32_precision"):
-        backends.cuda.matmul.fp32_precision, backends.cudnn.conv.fp32_precision = saved
-    else:  # pragma: no cover
-        backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32 = saved
+def _restore_tf32(saved: tuple[str | None, str | None, bool | None]) -> None:
+    matmul, raw, conv = saved
+    if matmul is not None:
+        torch.set_float32_matmul_precision(matmul)
+    elif raw is not None:
+        backends: Any = torch.backends
+        backends.cuda.matmul.fp32_precision = raw
+    if conv is not None:
+        torch.backends.cudnn.allow_tf32 = conv
 
 
 def matmul_fp32_dtype() -> str:
     """The precision fp32 matmuls currently run in on CUDA: 'fp32', 'tf32' or 'bf16'.
 
     ``torch.set_float32_matmul_precision('high')`` means TF32, ``'medium'`` bf16."""
-    backends: Any = torch.backends
-    explicit = getattr(backends.cuda.matmul, "fp32_precision", None)  # torch >= 2.9
-    if explicit == "tf32":
-        return "tf32"
-    if explicit == "ieee":
-        return "fp32"
-    try:  # "none" (or older torch): the legacy global setting decides
+    try:
         precision = torch.get_float32_matmul_precision()
-    except RuntimeError:  # torch refuses when both APIs were used; perfkit only sets the new one
-        return "fp32"
+    except RuntimeError:  # mixed legacy/new APIs: the per-backend setting decides
+        explicit = getattr(torch.backends.cuda.matmul, "fp32_precision", None)
+        return "tf32" if explicit == "tf32" else "fp32"
     return {"medium": "bf16", "high": "tf32"}.get(precision, "fp32")
+
+
+def tf32_supported(device: torch.device) -> bool:
+    """TF32 exists from Ampere (compute capability 8.0) on; before it, torch's TF32 flags
+    are accepted and ignored, and fp32 math runs as fp32."""
+    if device.type != "cuda":
+        return False
+    return torch.cuda.get_device_capability(device) >= (8, 0)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,24 @@ def test_throughput_is_total_samples_over_total_time() -> None:
     assert summarize(run(tokens)).tokens_per_s == pytest.approx(256 / 0.010)
 
 
+def test_throughput_counts_the_gpu_time_a_host_ahead_of_it_did_not_wait_for() -> None:
+    # GPU-bound, no --sync: the host queued each step in 10 ms, the GPU needed 25 ms.
+    gpu_bound = [step(i, {"forward": 10.0}, device={"forward": 25.0}, samples=32) for i in range(1, 5)]
+    summary = summarize(run(gpu_bound, flops=10**9, peak_flops=1e12))
+    assert summary.samples_per_s == pytest.approx(4 * 32 / 0.100)
+    assert summary.achieved_flops_per_s == pytest.approx(4e9 / 0.100)
+    assert summary.step_throughput is not None and summary.step_throughput.median == pytest.approx(32 / 0.025)
+    # Host-bound: the GPU waited for the host, whose 30 ms per step is the rate.
+    host_bound = [step(i, {"forward": 30.0}, device={"forward": 12.0}, samples=32) for i in range(1, 5)]
+    assert summarize(run(host_bound)).samples_per_s == pytest.approx(4 * 32 / 0.120)
+
+
+def test_mfu_counts_a_short_last_batch_as_part_of_a_step() -> None:
+    steps = [step(1, {"forward": 10.0}, samples=32), step(2, {"forward": 10.0}, samples=32), step(3, {"forward": 10.0}, samples=16)]
+    summary = summarize(run(steps, flops=10**9, peak_flops=1e12))
+    assert summary.achieved_flops_per_s == pytest.approx(2.5e9 / 0.030)
+
+
 def test_mfu_only_with_a_known_peak() -> None:
     steps = [step(i, {"forward": 10.0}) for i in range(1, 4)]
     assert summarize(run(steps, flops=10**9)).mfu is None

@@ -14,7 +14,14 @@ from perfkit.config import config_from_dict, load_config
 from perfkit.config.schema import TogglesConfig
 from perfkit.errors import ConfigError
 from perfkit.runtime.runner import run_experiment
-from perfkit.runtime.toggles import backend_flags, plan_amp, prepare_model
+from perfkit.runtime.toggles import (
+    backend_flags,
+    conv_tf32_enabled,
+    matmul_fp32_dtype,
+    plan_amp,
+    prepare_model,
+    tf32_supported,
+)
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 sys.path.insert(0, str(HELPERS))
@@ -99,8 +106,44 @@ def test_backend_flags_are_set_and_restored() -> None:
     before = torch.backends.cudnn.benchmark
     with backend_flags(config_from_dict({"toggles": {"cudnn_benchmark": True, "tf32": True}}).config.toggles):
         assert torch.backends.cudnn.benchmark is True
-        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
-        assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+        assert torch.get_float32_matmul_precision() == "high"
+        assert torch.backends.cudnn.allow_tf32 is True
+        assert matmul_fp32_dtype() == "tf32" and conv_tf32_enabled()
     assert torch.backends.cudnn.benchmark == before
+    assert torch.get_float32_matmul_precision() == "highest"
     with backend_flags(TogglesConfig(tf32=False)):
-        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+        assert torch.get_float32_matmul_precision() == "highest"
+        assert torch.backends.cudnn.allow_tf32 is False
+        assert matmul_fp32_dtype() == "fp32" and not conv_tf32_enabled()
+    assert torch.backends.cudnn.allow_tf32 is True
+
+
+def test_tf32_toggle_leaves_torch_readable() -> None:
+    """Setting torch>=2.9's per-backend fp32_precision directly puts torch in a 'mixed
+    legacy and new API' state where get_float32_matmul_precision() and allow_tf32 raise;
+    Inductor reads them (max-autotune). perfkit's toggle must not cause that state."""
+    for enabled in (True, False):
+        with backend_flags(TogglesConfig(tf32=enabled)):
+            torch.get_float32_matmul_precision()
+            _ = torch.backends.cuda.matmul.allow_tf32
+            _ = torch.backends.cudnn.allow_tf32
+
+
+def test_tf32_readers_survive_a_user_who_mixed_the_apis() -> None:
+    backends: Any = torch.backends
+    if not hasattr(backends.cuda.matmul, "fp32_precision"):
+        pytest.skip("torch < 2.9 has no per-backend fp32_precision")
+    saved = backends.cuda.matmul.fp32_precision
+    try:
+        backends.cuda.matmul.fp32_precision = "tf32"
+        assert matmul_fp32_dtype() == "tf32"
+        with backend_flags(TogglesConfig(tf32=False)):  # saving what it cannot read must not crash
+            assert matmul_fp32_dtype() == "fp32"
+        assert matmul_fp32_dtype() == "tf32"  # the user's own setting is back
+    finally:
+        backends.cuda.matmul.fp32_precision = saved
+        torch.set_float32_matmul_precision("highest")
+
+
+def test_tf32_does_not_exist_before_ampere() -> None:
+    assert not tf32_supported(torch.device("cpu"))
