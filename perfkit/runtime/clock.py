@@ -74,8 +74,11 @@ class NullDeviceTimer:
 class CudaEventTimer:
     """CUDA events on the current stream, one per boundary, read after the window.
 
-    ``capacity`` events are created up front (outside the measured window), so a mark is
-    only ``cudaEventRecord``; more are created on demand if a run needs them.
+    ``capacity`` events are created up front, outside the measured window, so that a mark
+    is only ``cudaEventRecord``; more are created on demand if a run needs them. torch
+    creates a ``torch.cuda.Event``'s CUDA event lazily, on its first ``record()``, so the
+    constructor records every pooled event once and waits for the stream (once, before the
+    loop): otherwise each mark would pay ``cudaEventCreate`` inside the phase it opens.
     """
 
     enabled = True
@@ -87,6 +90,10 @@ class CudaEventTimer:
         self._device = device
         self._stream = torch.cuda.current_stream(device)
         self._pool = [torch.cuda.Event(enable_timing=True) for _ in range(capacity)]
+        for event in self._pool:
+            event.record(self._stream)  # creates the CUDA event now, not inside a phase
+        if self._pool:
+            self._stream.synchronize()
         self._events: list[Any] = []
 
     def mark(self) -> int:

@@ -29,8 +29,16 @@ _PEAKS_TFLOPS: tuple[tuple[str, dict[str, float]], ...] = (
 )
 
 
+#: A MIG slice (CUDA names it e.g. "NVIDIA A100-SXM4-40GB MIG 1g.5gb") has a fraction of
+#: the GPU's SMs; the whole GPU's datasheet peak would understate its MFU up to 7×.
+_MIG = re.compile(r"\bMIG\b")
+
+
 def peak_flops_per_s(device_name: str, dtype: str) -> float | None:
-    """Datasheet peak for ``dtype`` ('fp32', 'tf32', 'bf16', 'fp16'), or ``None`` if unknown."""
+    """Datasheet peak for ``dtype`` ('fp32', 'tf32', 'bf16', 'fp16'), or ``None`` if unknown
+    (a MIG slice included: its share of the GPU's peak is not in any datasheet)."""
+    if _MIG.search(device_name):
+        return None
     for pattern, table in _PEAKS_TFLOPS:
         if re.search(pattern, device_name):
             value = table.get(dtype)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import random
 from collections.abc import Callable
 from typing import Any
@@ -98,12 +99,35 @@ def run_experiment(
         torch.set_num_threads(threads)
 
 
+def start_from_a_clean_process_state(device: torch.device, compile_enabled: bool) -> None:
+    """Undo what an earlier run in this process left behind (``perfkit compare`` and
+    ``perfkit gate`` make several runs in one process), so that each run measures as if
+    it had the process to itself:
+
+    * ``gc.collect()``: an earlier run's model and optimizer can survive in reference
+      cycles until the cycle collector happens to run, inflating this run's memory peaks;
+    * ``torch.cuda.empty_cache()``: blocks the caching allocator kept from an earlier run
+      would count in this run's reserved-memory peak (``reset_peak_memory_stats`` resets
+      the peak to the *current* reservation);
+    * ``torch.compiler.reset()`` when compiling: dynamo's code cache outlives a run, so a
+      later run would reuse (or, for another shape, trip over) an earlier run's graphs and
+      skip the compilation its warm-up is meant to absorb; after 8 configs it would hit
+      the recompile limit and silently fall back to eager.
+    """
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    if compile_enabled:
+        torch.compiler.reset()
+
+
 def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallback | None) -> RunResult:
     cfg = loaded.config
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     cuda = device.type == "cuda"
+    start_from_a_clean_process_state(device, cfg.toggles.compile)
     amp = plan_amp(cfg.toggles, device)
     notes: list[str] = []
     warnings: list[RunWarning] = []
@@ -184,7 +208,7 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
             host_peak_rss_scope=host_scope,
         )
         compiled_inside = record.compiled_after_measuring - record.compiled_before_measuring
-        if cfg.toggles.compile and compiled_inside > 0 and record.steps:
+        if cfg.toggles.compile and compiled_inside > 0 and any(s.measured for s in record.steps):
             warnings.append(
                 RunWarning(
                     "compile-in-measured-steps",

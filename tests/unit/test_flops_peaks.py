@@ -86,6 +86,10 @@ def test_unknown_device_or_dtype_has_no_peak() -> None:
     assert peak_flops_per_s("NVIDIA GeForce GTX 1080", "fp32") is None
     assert peak_flops_per_s("AMD EPYC", "fp32") is None
     assert peak_flops_per_s("Tesla V100-SXM2-32GB", "bf16") is None
+    assert peak_flops_per_s("Tesla V100-SXM2-32GB", "tf32") is None  # no TF32 before Ampere
+    # A MIG slice has a fraction of the SMs: the whole GPU's peak would be a guess.
+    assert peak_flops_per_s("NVIDIA A100-SXM4-40GB MIG 1g.5gb", "bf16") is None
+    assert peak_flops_per_s("NVIDIA H100 80GB HBM3 MIG 3g.40gb", "bf16") is None
 
 
 def test_effective_peak_weights_conv_and_matmul_flops() -> None:

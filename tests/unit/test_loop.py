@@ -189,6 +189,14 @@ def test_interrupt_keeps_finished_steps(config_file) -> None:  # type: ignore[no
     assert result.counters.flops_per_step is None  # not counted after an interruption
 
 
+def test_interrupt_in_warmup_blames_no_measured_step_for_compiling(config_file) -> None:  # type: ignore[no-untyped-def]
+    path = config_file(mode="fake", item_ms=1.0, fwd=1.0, bwd=1.0)
+    overrides = ["data.params.interrupt_at=4", "loop.warmup_steps=3", "toggles.compile=true", "toggles.compile_backend=eager"]
+    result = run_experiment(load_config(path, overrides), clock=phase_costs.CLOCK)
+    assert result.partial and all(s.warmup for s in result.steps)
+    assert "compile-in-measured-steps" not in [w.code for w in result.warnings]
+
+
 def test_epochs_roll_over(config_file) -> None:  # type: ignore[no-untyped-def]
     # 4 samples per epoch, 2 per step: the loop must start new epochs transparently.
     path = config_file(mode="fake", item_ms=1.0, fwd=1.0, bwd=1.0)
@@ -242,6 +250,36 @@ def test_compile_without_warmup_is_warned(tiny_config, write_yaml) -> None:  # t
     tiny_config["loop"] = {"steps": 2, "warmup_steps": 0}
     result = run_experiment(load_config(write_yaml(tiny_config)))
     assert "compile-warmup" in [w.code for w in result.warnings]
+
+
+def test_each_run_compiles_afresh_in_its_own_warmup(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    """A second compiled run in the same process (compare, gate) must not reuse the first
+    run's graphs: its compilation belongs in its own warm-up, like in a fresh process."""
+    tiny_config["toggles"] = {"compile": True, "compile_backend": "eager"}
+    tiny_config["loop"] = {"steps": 2, "warmup_steps": 2}
+    run_experiment(load_config(write_yaml(tiny_config)))
+    tiny_config["loop"] = {"steps": 2, "warmup_steps": 0}
+    second = run_experiment(load_config(write_yaml(tiny_config)))
+    assert "compile-in-measured-steps" in [w.code for w in second.warnings]
+
+
+def test_cycles_left_by_an_earlier_run_are_collected_first(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import weakref
+
+    class Leftover:
+        pass
+
+    gc.disable()  # only the run itself may collect the cycle
+    try:
+        cycle = Leftover()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        alive = weakref.ref(cycle)
+        del cycle
+        run_experiment(load_config(write_yaml(tiny_config)))
+        assert alive() is None
+    finally:
+        gc.enable()
 
 
 def test_channels_last_refuses_3d_models(config_file) -> None:  # type: ignore[no-untyped-def]
