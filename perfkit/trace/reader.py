@@ -55,12 +55,18 @@ CHUNK_BYTES = 1024 * 1024
 IJSON_BATCH = 20_000
 #: Longest run of text without an event delimiter the fast path buffers.
 MAX_EVENT_BYTES = 64 * 1024 * 1024
+#: Text kept from the end of the file on the ijson path, for the keys after the events.
+TAIL_BYTES = 1024 * 1024
 #: Longest header (text before ``"traceEvents"``) the fast path accepts.
 MAX_HEADER_BYTES = 64 * 1024 * 1024
+
+#: Delimiter positions tried, right to left, before a chunk is declared not Kineto-like.
+_MAX_CUT_TRIES = 16
 
 _TRACE_EVENTS_KEY = b'"traceEvents"'
 _DELIMITER_RE = re.compile(rb"\}\s*,\s*\{")
 _ARRAY_END_RE = re.compile(rb"\}\s*\]")
+_TRAILER_START_RE = re.compile(rb"\]\s*,\s*(?=\")")
 _WS = b" \t\r\n"
 _FIX_HINT = "expected a torch.profiler trace (.pt.trace.json or .pt.trace.json.gz)"
 
@@ -450,9 +456,8 @@ class _FastReader:
         if delimiter is not None:
             dlen = len(delimiter)
             while True:
-                cut = buf.rfind(delimiter)
+                cut = self._parse_up_to_last_event_cut(buf, delimiter)
                 if cut > 0:
-                    self._parse_events(buf[: cut + 1])
                     buf = buf[cut + dlen - 1 :]
                 elif len(buf) > MAX_EVENT_BYTES:
                     raise _LayoutMismatch  # the layout changed: don't let the buffer grow
@@ -482,6 +487,32 @@ class _FastReader:
             if len(buf) > MAX_EVENT_BYTES:
                 raise _LayoutMismatch
             buf += self._read()
+
+    def _parse_up_to_last_event_cut(self, buf: bytes, delimiter: bytes) -> int:
+        """Parse the events before the last delimiter in ``buf`` that is *between events*;
+        return its position (0: none in ``buf`` yet).
+
+        The last occurrence is normally it. Near the end of the file it can lie in the
+        text after the event array instead: a re-saved trace may put ``deviceProperties``
+        (a list of objects, written with the same ``}, {``) after ``traceEvents``. A cut
+        there leaves unbalanced brackets, orjson refuses it, and the next occurrence to
+        the left is tried, a few times at most.
+        """
+        cut = buf.rfind(delimiter)
+        for _ in range(_MAX_CUT_TRIES):
+            if cut <= 0:
+                return 0
+            if self._try_parse_events(buf[: cut + 1]):
+                return cut
+            cut = buf.rfind(delimiter, 0, cut)
+        raise _LayoutMismatch
+
+    def _try_parse_events(self, text: bytes) -> bool:
+        try:
+            self._parse_events(text)
+        except _LayoutMismatch:
+            return False
+        return True
 
     def _parse_events(self, text: bytes) -> None:
         try:
@@ -538,8 +569,9 @@ def _read_with_ijson(source: Path, stream: IO[bytes]) -> EventStore:
     columns = _Columns(TraceMeta(source=str(source)))
     batch = _Batch()
     chunk: list[Any] = []
+    tail = _TailKeeper(stream)
     try:
-        for event in ijson.items(stream, prefix, use_float=True):
+        for event in ijson.items(tail, prefix, use_float=True):
             chunk.append(event)
             if len(chunk) >= IJSON_BATCH:
                 extract_batch(chunk, batch)
@@ -551,7 +583,46 @@ def _read_with_ijson(source: Path, stream: IO[bytes]) -> EventStore:
         raise _ijson_error(source, exc) from exc
     except ijson.JSONError as exc:
         raise _not_json(source, str(exc).strip()) from exc
-    return columns.build(TraceMeta.from_document(str(source), header or {}))
+    doc = header or {}
+    if header is not None:
+        doc = {**_keys_after_event_array(tail.tail()), **doc}
+    return columns.build(TraceMeta.from_document(str(source), doc))
+
+
+class _TailKeeper:
+    """A read-only stream wrapper that remembers the last :data:`TAIL_BYTES` read, so that
+    the keys after the event array can be parsed without a second pass over the file."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._tail = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._tail = (self._tail + data)[-TAIL_BYTES:]
+        return data
+
+    def tail(self) -> bytes:
+        return self._tail
+
+
+def _keys_after_event_array(tail: bytes) -> dict[str, Any]:
+    """Top-level keys written after ``traceEvents`` (``{"traceEvents": [...], "k": v}``).
+
+    ``tail`` ends the document. The event array ends at the first ``]`` in it after which
+    ``, "k": v ... }`` is valid JSON once a ``{`` is put in front: at a ``]`` inside the
+    last event, the text that follows still closes that event and the array, so it is not
+    an object; ``]`` inside the trailing keys come after the array's own, and the scan
+    stops at the first success. Empty when nothing follows the array or it does not fit
+    in ``tail``.
+    """
+    for match in _TRAILER_START_RE.finditer(tail):
+        try:
+            value = orjson.loads(b"{" + tail[match.end() :])
+        except orjson.JSONDecodeError:
+            continue
+        return value if isinstance(value, dict) else {}
+    return {}
 
 
 def _read_header_with_ijson(source: Path, stream: IO[bytes]) -> dict[str, Any] | None:

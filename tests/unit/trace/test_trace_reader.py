@@ -83,15 +83,7 @@ def test_tiny_chunks_cut_everywhere_and_change_nothing(
         assert columns(read_trace(CUDA_FIXTURE)) == columns(reference)
 
 
-def test_a_cut_inside_an_event_falls_back_to_ijson_with_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Compact JSON with arrays of objects in args: the delimiter also occurs inside events."""
-    events = [
-        ev("user_annotation", "ProfilerStep#1", 0, 50),
-        *[ev("cpu_op", f"op{i}", i, 1, shapes=[{"a": 1}, {"b": 2}]) for i in range(40)],
-    ]
-    path = write_trace(tmp_path / "c.pt.trace.json", events, layout="compact")
+def _ijson_spy(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
     real = reader._read_with_ijson
 
@@ -100,11 +92,74 @@ def test_a_cut_inside_an_event_falls_back_to_ijson_with_the_same_result(
         return real(source, stream)
 
     monkeypatch.setattr(reader, "_read_with_ijson", spy)
+    return calls
+
+
+def _read_with_ijson_only(path: Path) -> EventStore:
+    with reader._open(path) as stream:
+        return reader._read_with_ijson(path, stream)
+
+
+def test_a_cut_inside_an_event_is_retried_to_the_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compact JSON with arrays of objects in args: the delimiter also occurs inside events.
+    orjson refuses a cut there, and the next delimiter to the left is an event boundary."""
+    events = [
+        ev("user_annotation", "ProfilerStep#1", 0, 50),
+        *[ev("cpu_op", f"op{i}", i, 1, shapes=[{"a": 1}, {"b": 2}]) for i in range(40)],
+    ]
+    path = write_trace(tmp_path / "c.pt.trace.json", events, layout="compact")
+    calls = _ijson_spy(monkeypatch)
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 200)
+    store = read_trace(path)
+    assert calls == []
+    assert len(store) == 41
+    assert columns(store) == columns(_read_with_ijson_only(path))
+
+
+def test_too_many_false_cuts_fall_back_to_ijson_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    many = [{"k": i} for i in range(reader._MAX_CUT_TRIES + 5)]  # more "}, {" than cuts tried
+    events = [ev("user_annotation", "ProfilerStep#1", 0, 50), *[ev("cpu_op", f"op{i}", i, 1, shapes=many) for i in range(3)]]
+    path = write_trace(tmp_path / "c.pt.trace.json", events, layout="compact")
+    calls = _ijson_spy(monkeypatch)
     monkeypatch.setattr(reader, "CHUNK_BYTES", 200)
     store = read_trace(path)
     assert calls == [path]
-    assert len(store) == 41
-    assert [store.names[i] for i in store.name.tolist()][1:4] == ["op0", "op1", "op2"]
+    assert [store.names[i] for i in store.name.tolist()] == ["ProfilerStep#1", "op0", "op1", "op2"]
+
+
+DEVICES = [
+    {"id": 0, "name": "Tesla V100-SXM2-16GB", "numSms": 80, "computeMajor": 7, "computeMinor": 0, "totalGlobalMem": 16},
+    {"id": 1, "name": "Tesla V100-SXM2-16GB", "numSms": 80, "computeMajor": 7, "computeMinor": 0, "totalGlobalMem": 16},
+]
+
+
+@pytest.mark.parametrize("layout", ["compact", "indented", "lines"])
+@pytest.mark.parametrize("path_taken", ["fast", "ijson"])
+def test_trace_keys_after_the_event_array_are_read(tmp_path: Path, layout: str, path_taken: str) -> None:
+    """A re-saved trace (``json.dump({"traceEvents": ev, **rest})``) puts deviceProperties
+    and distributedInfo after the events; they must not be lost on either path."""
+    doc = {"traceEvents": sample_events(), "deviceProperties": DEVICES, "distributedInfo": {"backend": "nccl", "rank": 3, "world_size": 8}}
+    path = tmp_path / "late.pt.trace.json"
+    path.write_text(LAYOUTS[layout](doc) if layout != "lines" else _lines_with_keys_last(doc), encoding="utf-8")
+    store = read_trace(path) if path_taken == "fast" else _read_with_ijson_only(path)
+    assert [d.sm_count for d in store.meta.devices] == [80, 80]
+    assert store.meta.devices[0].compute_capability == "7.0"
+    assert store.meta.distributed is not None and store.meta.distributed.rank == 3
+    assert columns(store) == columns(read_trace(write_trace(tmp_path / "ref.pt.trace.json", sample_events())))
+
+
+def _lines_with_keys_last(doc: dict[str, Any]) -> str:
+    events = ",\n".join(json.dumps(e, separators=(",", ":")) for e in doc["traceEvents"])
+    rest = "".join(f",\n{json.dumps(k)}: {json.dumps(v)}" for k, v in doc.items() if k != "traceEvents")
+    return '{"traceEvents": [\n' + events + "\n]" + rest + "\n}\n"
+
+
+def test_keys_after_the_events_are_found_past_brackets_in_the_last_event() -> None:
+    tail = b'{"name": "x", "args": {"Input Dims": [[1, 2], [3]], "t": ["a"]}}\n], "distributedInfo": {"rank": 2, "ranks": [0, 1]}, "x": [1]}'
+    assert reader._keys_after_event_array(tail) == {"distributedInfo": {"rank": 2, "ranks": [0, 1]}, "x": [1]}
+    assert reader._keys_after_event_array(b'{"name": "x"}]}') == {}
 
 
 def test_kineto_layout_stays_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
