@@ -62,9 +62,11 @@ def is_trace_file(path: Path) -> bool:
 def find_traces(path: str | os.PathLike[str]) -> list[Path]:
     """The trace files that ``path`` names, sorted.
 
-    ``path`` is a trace file (any name: its content decides), or a directory holding
-    trace files directly or one level down in run directories (a TensorBoard logdir).
-    Raises :class:`~perfkit.errors.TraceError` when there is nothing to analyze.
+    ``path`` is a trace file (any name: its content decides), or a directory searched at
+    every depth, as torch-tb-profiler walks a logdir (each directory holding traces is a
+    run, named by its path under the logdir). Hidden directories (``.git``, ``.cache``)
+    are skipped. Raises :class:`~perfkit.errors.TraceError` when there is nothing to
+    analyze.
     """
     root = Path(path)
     if not root.exists():
@@ -76,10 +78,10 @@ def find_traces(path: str | os.PathLike[str]) -> list[Path]:
         return [root]
     if not root.is_dir():
         raise TraceError(f"{root}: not a file or directory; pass a .pt.trace.json[.gz] file")
-    found = [p for p in root.iterdir() if is_trace_file(p)]
-    for child in root.iterdir():
-        if child.is_dir():
-            found.extend(p for p in child.iterdir() if is_trace_file(p))
+    found: list[Path] = []
+    for folder, subfolders, files in os.walk(root, followlinks=False):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        found.extend(p for name in files if is_trace_file(p := Path(folder) / name))
     if not found:
         what = (
             "is empty"
@@ -87,7 +89,7 @@ def find_traces(path: str | os.PathLike[str]) -> list[Path]:
             else "has no *.pt.trace.json or *.pt.trace.json.gz file"
         )
         raise TraceError(
-            f"{root}: the directory {what} (looked in it and in its run subdirectories); "
+            f"{root}: the directory {what} (looked in it and every subdirectory); "
             "record a trace with 'perfkit profile --trace' or pass a trace file"
         )
     return sorted(found)

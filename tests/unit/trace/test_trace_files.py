@@ -41,6 +41,17 @@ def test_find_traces_in_file_dir_and_logdir(tmp_path: Path) -> None:
     assert find_traces(tmp_path / "logdir") == sorted([a, b, c])
 
 
+def test_find_traces_at_any_depth_like_tensorboard(tmp_path: Path) -> None:
+    deep = tmp_path / "logdir" / "exp1" / "seed0" / "run1"
+    deep.mkdir(parents=True)
+    trace = deep / "w.pt.trace.json.gz"
+    trace.write_text("{}")
+    hidden = tmp_path / "logdir" / ".cache" / "run"
+    hidden.mkdir(parents=True)
+    (hidden / "w.pt.trace.json").write_text("{}")
+    assert find_traces(tmp_path / "logdir") == [trace]
+
+
 def test_nothing_to_find(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="no such file or directory"):
         find_traces(tmp_path / "missing")
