@@ -32,6 +32,15 @@ MEMORY_PRESSURE_THRESHOLD = 0.90
 #: keep the GPU busy from one Python thread.
 LAUNCH_BOUND_KERNELS_PER_STEP = 200
 TINY_KERNEL_US = 10.0
+#: ...and the device waits for the host (gaps ended by a kernel launched only after the
+#: gap began) more than 10 % of the step: fusing launches can save at most that share,
+#: so below it tiny kernels are not what bounds the step. Above half the step the loop
+#: is launch-bound outright.
+LAUNCH_WAIT_THRESHOLD = 0.10
+LAUNCH_BOUND_SHARE = 0.50
+#: TF32 and bf16 tensor cores exist from compute capability 8.0 (Ampere); Volta and
+#: Turing have fp16 tensor cores only.
+AMPERE_CAPABILITY = 8.0
 #: Tensor cores exist from compute capability 7.0 (Volta).
 TENSOR_CORE_CAPABILITY = 7.0
 #: Step-time IQR above 10 % of the median (torch.utils.benchmark's "fluctuation" level).
@@ -89,6 +98,13 @@ class AdviceFacts:
     device_memory_bytes: int | None = None
     kernels_per_step: float | None = None
     median_kernel_us: float | None = None
+    #: Share of the step the main device sat idle waiting for the host to launch work.
+    host_wait_share: float | None = None
+    #: The trace was recorded by perfkit (config keys in advice apply) or by another
+    #: script (advice names the PyTorch setting instead).
+    perfkit_run: bool = True
+    #: The steps already run torch.compile'd code ("Torch-Compiled Region" ranges).
+    compiled: bool | None = None
     step_noise: float | None = None
     health_warnings: tuple[RunWarning, ...] = field(default_factory=tuple)
 
@@ -176,6 +192,7 @@ def facts_from_run(result: RunResult, summary: RunSummary) -> AdviceFacts:
         optimizer_variant=result.measurement.optimizer_variant,
         conv_layers=result.counters.conv_layers,
         channels_last=toggles.get("channels_last"),
+        compiled=toggles.get("compile"),
         peak_memory_bytes=peak,
         device_memory_bytes=result.memory.device_total_bytes,
         step_noise=summary.noise,
@@ -219,6 +236,8 @@ def rule_data_loading(f: AdviceFacts) -> Advice | None:
             f"set data.persistent_workers: true ({f.epoch_restarts} epoch start(s) in the measured steps "
             "restarted the workers)"
         )
+    if not f.perfkit_run and f.num_workers is None:
+        fixes.append("give the DataLoader more workers (num_workers), pin_memory=True and persistent_workers=True")
     if not fixes:
         fixes.append("make each sample cheaper to load (pre-decode, smaller images, a faster transform)")
     ms = f" (median {f.data_ms:.2f} ms)" if f.data_ms is not None else ""
@@ -254,11 +273,11 @@ def rule_workers_oversubscribed(f: AdviceFacts) -> Advice | None:
 def rule_low_utilization(f: AdviceFacts) -> Advice | None:
     if f.gpu_utilization is None or f.gpu_utilization >= LOW_UTILIZATION_THRESHOLD:
         return None
+    compile_fix = "" if f.compiled else " or " + _setting(f, "torch.compile (toggles.compile: true)", "torch.compile(model)")
     return Advice(
         "low-gpu-utilization",
         "high",
-        "The GPU is idle most of the step: use a larger batch, CUDA graphs or torch.compile "
-        "(toggles.compile: true), and check the data phase",
+        f"The GPU is idle most of the step: use a larger batch, CUDA graphs{compile_fix}, and check the data phase",
         f"kernels keep the GPU busy {_pct(f.gpu_utilization)} of the step",
         f"GPU utilization < {_pct(LOW_UTILIZATION_THRESHOLD)}",
     )
@@ -271,22 +290,40 @@ def rule_no_tensor_cores(f: AdviceFacts) -> Advice | None:
         return Advice(
             "no-tensor-cores",
             "medium",
-            "No kernel used matrix cores although matmul/conv ops ran: enable AMP (toggles.amp: bf16 or "
-            "fp16) so that rocBLAS/hipBLASLt and MIOpen pick MFMA matrix-core kernels (Instinct MI100 and "
+            "No kernel used matrix cores although matmul/conv ops ran: enable AMP ("
+            + _setting(f, "toggles.amp: bf16 or fp16", "torch.autocast with bf16 or fp16")
+            + ") so that rocBLAS/hipBLASLt and MIOpen pick MFMA matrix-core kernels (Instinct MI100 and "
             "later; RDNA3 has WMMA)",
             "0% of kernel time in matrix-core (MFMA/WMMA) kernels on an AMD GPU",
             "AMD GPU, eligible ops present, no kernel named for a matrix instruction (…_MI32x32x8…)",
         )
     if f.compute_capability is None or f.compute_capability < TENSOR_CORE_CAPABILITY:
         return None
+    if f.compute_capability < AMPERE_CAPABILITY:
+        fix = "enable fp16 AMP with loss scaling (" + _setting(
+            f, "toggles.amp: fp16", "torch.autocast(dtype=torch.float16) with torch.amp.GradScaler"
+        ) + "); this GPU has fp16 tensor cores only, no bf16 or TF32"
+    else:
+        fix = (
+            "enable AMP ("
+            + _setting(f, "toggles.amp: bf16", "torch.autocast(dtype=torch.bfloat16)")
+            + ") or TF32 ("
+            + _setting(f, "toggles.tf32: true", 'torch.set_float32_matmul_precision("high")')
+            + ")"
+        )
     return Advice(
         "no-tensor-cores",
         "high",
-        "No kernel used tensor cores although matmul/conv ops ran: enable AMP (toggles.amp: bf16, or fp16 "
-        "before compute capability 8.0) or TF32 (toggles.tf32: true)",
+        f"No kernel used tensor cores although matmul/conv ops ran: {fix}",
         f"0% of kernel time on tensor cores on a compute-capability {f.compute_capability:.1f} GPU",
         f"compute capability ≥ {TENSOR_CORE_CAPABILITY:.1f}, eligible ops present, no tensor-core kernels",
     )
+
+
+def _setting(f: AdviceFacts, perfkit_key: str, pytorch: str) -> str:
+    """How to apply a fix: perfkit's config key for its own runs, the PyTorch call for a
+    trace recorded by another script."""
+    return perfkit_key if f.perfkit_run else pytorch
 
 
 def rule_fp16_without_scaler(f: AdviceFacts) -> Advice | None:
@@ -313,13 +350,14 @@ def rule_optimizer(f: AdviceFacts) -> Advice | None:
     if f.optimizer_variant == "foreach" and not fused_ok:
         return None
     target = "fused: true" if fused_ok else "foreach: true"
+    how = f"set optimizer.{target}" if f.perfkit_run else f"pass {'fused=True' if fused_ok else 'foreach=True'} to the optimizer"
     ms = f" (median {f.optimizer_ms:.2f} ms)" if f.optimizer_ms is not None else ""
     runs_as = f" and runs as {f.optimizer_variant}" if f.optimizer_variant else ""
     unless = "" if f.optimizer_variant else " (unless it already does)"
     return Advice(
         "optimizer-foreach-fused",
         "medium",
-        f"The optimizer step is a large share of the step{runs_as}: set optimizer.{target}{unless}",
+        f"The optimizer step is a large share of the step{runs_as}: {how}{unless}",
         f"optimizer is {_pct(f.optimizer_share)} of the step{ms}",
         f"optimizer > {_pct(OPTIMIZER_SHARE_THRESHOLD)} of the step, a faster variant available",
     )
@@ -358,13 +396,23 @@ def rule_launch_bound(f: AdviceFacts) -> Advice | None:
         return None
     if f.kernels_per_step <= LAUNCH_BOUND_KERNELS_PER_STEP or f.median_kernel_us >= TINY_KERNEL_US:
         return None
+    if f.host_wait_share is not None and f.host_wait_share <= LAUNCH_WAIT_THRESHOLD:
+        return None  # the GPU rarely waits for launches: tiny kernels cost little here
+    bound = f.host_wait_share is None or f.host_wait_share > LAUNCH_BOUND_SHARE
+    waits = f", the GPU waits for the host {_pct(f.host_wait_share)} of the step" if f.host_wait_share is not None else ""
+    busy = f", GPU busy {_pct(f.gpu_utilization)}" if f.gpu_utilization is not None else ""
+    if f.compiled:
+        fix = "the step already runs compiled code: compile more of it (fewer graph breaks), or capture it in CUDA graphs (torch.compile mode reduce-overhead)"
+    else:
+        fix = _setting(f, "torch.compile (toggles.compile: true)", "torch.compile(model)") + " fuses them, CUDA graphs remove launch cost"
+    title = "The step is bound by kernel launches" if bound else "Many tiny kernels leave the GPU waiting for launches"
     return Advice(
         "launch-bound",
-        "medium",
-        "Many tiny kernels: the step is bound by kernel launches; torch.compile (toggles.compile: true) "
-        "fuses them, CUDA graphs remove launch cost",
-        f"{f.kernels_per_step:.0f} kernels per step, median kernel {f.median_kernel_us:.1f} µs",
-        f"> {LAUNCH_BOUND_KERNELS_PER_STEP} kernels/step and median kernel < {TINY_KERNEL_US:.0f} µs",
+        "medium" if bound else "low",
+        f"{title}: {fix}",
+        f"{f.kernels_per_step:.0f} kernels per step, median kernel {f.median_kernel_us:.1f} µs{waits}{busy}",
+        f"> {LAUNCH_BOUND_KERNELS_PER_STEP} kernels/step, median kernel < {TINY_KERNEL_US:.0f} µs and the GPU "
+        f"waiting for launches > {_pct(LAUNCH_WAIT_THRESHOLD)} of the step (bound: > {_pct(LAUNCH_BOUND_SHARE)})",
     )
 
 

@@ -46,6 +46,9 @@ def facts_from_trace(analysis: TraceAnalysis) -> AdviceFacts:
             variant = "foreach"
     capability = None
     vendor = device.vendor if device is not None else None
+    host_wait_share = None
+    if device is not None and device.steps_total_ns > 0:
+        host_wait_share = device.idle_host_wait_ns / device.steps_total_ns
     if device is not None and device.compute_capability and vendor != "amd":
         try:
             capability = float(device.compute_capability)
@@ -69,6 +72,9 @@ def facts_from_trace(analysis: TraceAnalysis) -> AdviceFacts:
         device_memory_bytes=device.device_memory_bytes if device is not None else None,
         kernels_per_step=device.kernels_per_step if device is not None else None,
         median_kernel_us=device.median_kernel_ns / 1e3 if device is not None and device.median_kernel_ns is not None else None,
+        host_wait_share=host_wait_share,
+        perfkit_run=analysis.phase_mapping == "perfkit",
+        compiled=signals.compiled_region_calls > 0 if signals is not None else None,
     )
 
 

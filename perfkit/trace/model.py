@@ -465,6 +465,7 @@ class TrainingSignals:
     bf16_kernel_ns: int
     fused_optimizer_calls: int
     foreach_calls: int
+    compiled_region_calls: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -9,7 +9,10 @@ These are counts over every event in the traced steps (not just the top-N tables
   evidence a trace recorded without shapes carries; the TensorBoard plugin's tensor-core
   check reads them the same way;
 * ``fused_optimizer_calls``/``foreach_calls``: ``aten::_fused_*`` (fused Adam/AdamW/SGD/
-  Adagrad) and ``aten::_foreach_*`` ops (multi-tensor optimizers, foreach clipping).
+  Adagrad) and ``aten::_foreach_*`` ops (multi-tensor optimizers, foreach clipping);
+* ``compiled_region_calls``: ``Torch-Compiled Region: …`` ranges (torch.compile'd code
+  running; dynamo records one per compiled frame call) and ``CompiledFunction`` (AOT
+  autograd's forward/backward), so advice does not suggest compiling compiled code.
 """
 
 from __future__ import annotations
@@ -46,4 +49,5 @@ def training_signals(index: TraceIndex) -> TrainingSignals:
         bf16_kernel_ns=kernel_ns(_BF16),
         fused_optimizer_calls=calls("aten::_fused_"),
         foreach_calls=calls("aten::_foreach_"),
+        compiled_region_calls=calls("Torch-Compiled Region") + calls("CompiledFunction"),
     )

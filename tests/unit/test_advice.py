@@ -22,7 +22,7 @@ CASES = [
     ("optimizer-foreach-fused", AdviceFacts(optimizer_share=0.2, optimizer_name="adam", optimizer_variant="for-loop", device_type="cpu"), AdviceFacts(optimizer_share=0.2, optimizer_name="adam", optimizer_variant="fused"), "20.0% of the step"),
     ("channels-last", AdviceFacts(amp="bf16", conv_layers=20, channels_last=False, device_type="cuda"), AdviceFacts(amp="bf16", conv_layers=20, channels_last=True, device_type="cuda"), "20 convolution layers"),
     ("memory-pressure", AdviceFacts(peak_memory_bytes=95 * 2**30, device_memory_bytes=100 * 2**30), AdviceFacts(peak_memory_bytes=50 * 2**30, device_memory_bytes=100 * 2**30), "(95.0%)"),
-    ("launch-bound", AdviceFacts(kernels_per_step=900, median_kernel_us=4.0), AdviceFacts(kernels_per_step=900, median_kernel_us=80.0), "900 kernels per step"),
+    ("launch-bound", AdviceFacts(kernels_per_step=900, median_kernel_us=4.0, host_wait_share=0.6), AdviceFacts(kernels_per_step=900, median_kernel_us=80.0, host_wait_share=0.6), "900 kernels per step"),
     ("gradient-health", AdviceFacts(health_warnings=(RunWarning("grad-exploding", "gradient norm grew ×1e4", 7),)), AdviceFacts(), "grew ×1e4"),
     ("noisy-measurement", AdviceFacts(step_noise=0.3), AdviceFacts(step_noise=0.05), "30.0% of the median"),
 ]
@@ -139,3 +139,50 @@ def test_run_facts_know_the_vendor(cuda: str | None, name: str, vendor: str, cap
     result = replace(result, environment=env)
     facts = facts_from_run(result, summarize(result))
     assert (facts.device_vendor, facts.compute_capability) == (vendor, capability)
+
+
+def test_launch_advice_needs_the_gpu_to_wait_for_launches() -> None:
+    tiny = AdviceFacts(kernels_per_step=1400, median_kernel_us=9.0, gpu_utilization=0.79)
+    # A busy GPU that rarely waits for the host: tiny kernels are not what bounds it.
+    assert advise(replace(tiny, host_wait_share=0.08)) == ()
+    (some,) = advise(replace(tiny, host_wait_share=0.18))
+    assert some.severity == "low" and "waits for the host 18.0% of the step" in some.evidence
+    assert "bound by kernel launches" not in some.title
+    launch = next(a for a in advise(replace(tiny, host_wait_share=0.65)) if a.rule == "launch-bound")
+    assert launch.severity == "medium" and "bound by kernel launches" in launch.title
+
+
+def test_compiled_code_is_not_told_to_compile() -> None:
+    facts = AdviceFacts(kernels_per_step=1400, median_kernel_us=4.0, host_wait_share=0.7, gpu_utilization=0.2, compiled=True)
+    for advice in advise(facts):
+        assert "toggles.compile: true" not in advice.title and "torch.compile (" not in advice.title
+    launch = next(a for a in advise(facts) if a.rule == "launch-bound")
+    assert "CUDA graphs" in launch.title
+    assert "torch.compile (toggles.compile: true)" in advise(replace(facts, compiled=False))[0].title
+
+
+def test_pre_ampere_gpus_are_told_fp16_only() -> None:
+    volta = AdviceFacts(compute_capability=7.0, tensor_core_share=0.0, tensor_core_eligible_ops=True)
+    (advice,) = advise(volta)
+    assert "toggles.amp: fp16" in advice.title and "bf16" not in advice.title.replace("no bf16", "")
+    assert "toggles.tf32" not in advice.title
+    (ampere,) = advise(replace(volta, compute_capability=8.0))
+    assert "toggles.amp: bf16" in ampere.title and "toggles.tf32: true" in ampere.title
+
+
+def test_foreign_traces_get_pytorch_settings_not_perfkit_keys() -> None:
+    foreign = dict(perfkit_run=False, device_type="cuda")
+    cases = [
+        AdviceFacts(compute_capability=8.0, tensor_core_share=0.0, tensor_core_eligible_ops=True, **foreign),  # type: ignore[arg-type]
+        AdviceFacts(gpu_utilization=0.2, **foreign),  # type: ignore[arg-type]
+        AdviceFacts(kernels_per_step=900, median_kernel_us=4.0, host_wait_share=0.6, **foreign),  # type: ignore[arg-type]
+        AdviceFacts(optimizer_share=0.3, optimizer_name="adamw", optimizer_variant="for-loop", **foreign),  # type: ignore[arg-type]
+        AdviceFacts(data_share=0.3, **foreign),  # type: ignore[arg-type]
+    ]
+    for facts in cases:
+        (advice,) = advise(facts) or (None,)
+        assert advice is not None, facts
+        assert not any(key in advice.title for key in ("toggles.", "data.", "optimizer.")), advice.title
+    titles = " ".join(advise(f)[0].title for f in cases)
+    for pytorch in ("torch.autocast(dtype=torch.bfloat16)", "torch.compile(model)", "fused=True", "num_workers"):
+        assert pytorch in titles

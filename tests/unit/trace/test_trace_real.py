@@ -172,3 +172,21 @@ def test_a100_steps_and_optimizer_agree_with_a_naive_computation(shared_trace: S
     assert [p.kernels for p in optimizer_phase] == opt_kernels
     assert [p.kernel_ns for p in optimizer_phase] == pytest.approx([1000 * x for x in opt_us], abs=1)
     assert min(opt_kernels) > 0  # the check is not vacuous
+
+
+def test_advice_on_real_traces_fits_the_hardware_and_the_script(shared_trace: Shared) -> None:
+    from perfkit.trace_advice import build_trace_report, facts_from_trace
+
+    control = analyze_file(shared_trace("a100_train_control"))
+    facts = facts_from_trace(control)
+    assert facts.perfkit_run is False and facts.compiled is False
+    assert facts.host_wait_share is not None and 0.1 < facts.host_wait_share < 0.5
+    (launch,) = [a for a in build_trace_report(control).advice if a.rule == "launch-bound"]
+    assert launch.severity == "low" and "bound by kernel launches" not in launch.title  # GPU busy ~80%
+    # Volta: fp16 tensor cores only.
+    (tc,) = [a for a in build_trace_report(analyze_file(shared_trace("v100_train_fwdbwd"))).advice if a.rule == "no-tensor-cores"]
+    assert "fp16" in tc.title and "TF32" not in tc.title.replace("no bf16 or TF32", "")
+    # A trace of torch.compile'd code is not told to compile.
+    triton = analyze_file(shared_trace("a100_triton_cuda_driver"))
+    assert facts_from_trace(triton).compiled is True
+    assert not any("torch.compile" in a.title for a in build_trace_report(triton).advice)
