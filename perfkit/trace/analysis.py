@@ -45,6 +45,7 @@ from perfkit.trace.phases import (
 )
 from perfkit.trace.reader import read_trace
 from perfkit.trace.signals import training_signals
+from perfkit.trace.steps import step_name_mask
 
 DEFAULT_TOP = 10
 
@@ -195,6 +196,24 @@ def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
             "No ProfilerStep# events: the whole trace (first to last event) is analyzed as "
             "one step."
         )
+    steps = index.steps
+    if steps.dropped_duplicates:
+        notes.append(
+            f"{steps.dropped_duplicates} ProfilerStep# ranges repeat a step over the same time "
+            "(recorded twice, e.g. as user_annotation and cpu_op): each step is counted once."
+        )
+    if steps.dropped_nested:
+        notes.append(
+            f"{steps.dropped_nested} ProfilerStep# ranges lie inside another step (a nested "
+            "prof.step()): they are ignored and the enclosing step keeps their events."
+        )
+    if steps.from_profiler_steps:
+        count, busy_ns = _host_events_between_steps(index)
+        if busy_ns > GAP_NOTE_SHARE * steps.total:
+            notes.append(
+                f"{count} host events ({busy_ns / 1e6:.3f} ms) ran between the first and last step "
+                "but inside no ProfilerStep (gaps between steps): they are left out of the step metrics."
+            )
     if mapping == PERFKIT_MAPPING:
         notes.append(
             f"Phases come from perfkit's {PHASE_RANGE_PREFIX}<phase> ranges; work on other threads "
@@ -246,6 +265,25 @@ def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
             "out of the step metrics."
         )
     return notes
+
+
+#: Host work between steps worth a note: above 1 % of the steps' time. torch.profiler's
+#: own step() bookkeeping (a few aten::zeros, ~10 µs a step) always falls between steps.
+GAP_NOTE_SHARE = 0.01
+
+
+def _host_events_between_steps(index: TraceIndex) -> tuple[int, int]:
+    """``(count, summed ns)`` of host events (ops, ranges, runtime calls) that start after
+    the first step began and before the last ended, yet in no step. Events before the
+    first step (profiler start-up) and after the last are expected and not counted."""
+    store = index.store
+    windows = index.steps.windows
+    first, last = windows[0].host_start, windows[-1].host_end
+    host = index.is_host_op | store.mask(Category.USER_ANNOTATION, Category.RUNTIME, Category.DRIVER)
+    host &= ~step_name_mask(store)
+    ts = store.ts
+    rows = np.flatnonzero(host & (ts >= first) & (ts < last) & (index.steps.by_host_time(ts) < 0))
+    return int(rows.size), int(store.dur[rows].sum())
 
 
 __all__ = ["DEFAULT_TOP", "TraceAnalysis", "analyze_events", "analyze_file"]

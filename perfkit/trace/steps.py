@@ -13,6 +13,16 @@ ends. Like the TensorBoard plugin, each step is re-anchored:
 
 Without any ``ProfilerStep`` event the whole trace (first to last event) is one span,
 and the analysis says so in a note.
+
+Odd step ranges, each counted in :attr:`Steps.dropped_duplicates`/``dropped_nested`` so
+the analysis can say so:
+
+* the same ``ProfilerStep#N`` twice over overlapping times (recorded as user_annotation
+  *and* cpu_op, or on two threads) is one step: the first is kept. The same name again
+  at a later, disjoint time (two profiling sessions in one file) is a step of its own;
+* a step range lying entirely inside another one (a nested ``prof.step()``) is dropped,
+  so the outer step keeps everything it contains. Cutting the outer step at the inner
+  one's start would silently lose the outer step's remaining events.
 """
 
 from __future__ import annotations
@@ -58,6 +68,8 @@ class Steps:
 
     windows: tuple[StepWindow, ...]
     from_profiler_steps: bool
+    dropped_duplicates: int = 0
+    dropped_nested: int = 0
 
     @property
     def host_starts(self) -> IntArray:
@@ -102,19 +114,37 @@ def step_name_mask(store: EventStore) -> npt.NDArray[np.bool_]:
 
 
 def host_step_rows(store: EventStore) -> IntArray:
-    """Rows of host ``ProfilerStep#N`` events, in time order, duplicates dropped."""
+    """Rows of host ``ProfilerStep#N`` events in time order, duplicates and nested ranges
+    dropped (see the module doc)."""
+    return _step_rows(store)[0]
+
+
+def _step_rows(store: EventStore) -> tuple[IntArray, int, int]:
+    """``(rows, duplicates dropped, nested dropped)``."""
     rows = np.flatnonzero(step_name_mask(store))
-    rows = rows[np.argsort(store.ts[rows], kind="stable")]
-    if rows.size:
-        # A step recorded twice (two threads/processes) keeps its first occurrence.
-        _, first = np.unique(store.name[rows], return_index=True)
-        rows = rows[np.sort(first)]
-    return rows.astype(np.int64)
+    rows = rows[np.lexsort((-store.dur[rows], store.ts[rows]))]  # by start; the longer first
+    kept: list[int] = []
+    end_of_name: dict[int, int] = {}
+    duplicates = nested = 0
+    outer_end: int | None = None
+    for row in rows.tolist():
+        name, start = int(store.name[row]), int(store.ts[row])
+        end = start + int(store.dur[row])
+        if name in end_of_name and start < end_of_name[name]:
+            duplicates += 1  # the same step again, overlapping its first record
+            continue
+        end_of_name[name] = max(end, end_of_name.get(name, end))
+        if outer_end is not None and start < outer_end and end <= outer_end:  # inside a kept step
+            nested += 1
+            continue
+        kept.append(row)
+        outer_end = end if outer_end is None else max(outer_end, end)
+    return np.asarray(kept, dtype=np.int64), duplicates, nested
 
 
 def find_steps(store: EventStore, links: Links) -> Steps:
     """The re-anchored step windows (see the module doc)."""
-    rows = host_step_rows(store)
+    rows, duplicates, nested = _step_rows(store)
     if rows.size == 0:
         start = int(store.ts.min())
         end = int((store.ts + store.dur).max())
@@ -142,7 +172,7 @@ def find_steps(store: EventStore, links: Links) -> Steps:
         end = max(he, int(device_end[i]), start)
         windows.append(StepWindow(store.names[store.name[row]], hs, he, start, end))
         prev_end = end
-    return Steps(windows=tuple(windows), from_profiler_steps=True)
+    return Steps(windows=tuple(windows), from_profiler_steps=True, dropped_duplicates=duplicates, dropped_nested=nested)
 
 
 __all__ = ["WHOLE_TRACE", "StepWindow", "Steps", "find_steps", "host_step_rows", "step_name_mask"]
