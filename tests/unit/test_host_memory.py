@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ def _touch(size: int) -> bytearray:
 
 
 @linux_reset
-def test_reset_forgets_an_earlier_peak() -> None:
+def test_reset_forgets_an_earlier_peak(quiet_heap: None) -> None:
     block = _touch(200 * MiB)
     del block
     lifetime = host_memory.lifetime_peak_rss_bytes()
@@ -31,8 +33,18 @@ def test_reset_forgets_an_earlier_peak() -> None:
     assert peak < lifetime - 100 * MiB  # the 200 MiB freed before the reset is not in it
 
 
+@pytest.fixture
+def quiet_heap() -> Iterator[None]:
+    """No garbage collection while measuring: freeing an earlier test's garbage mid-test
+    would lower the RSS under the allocation being measured."""
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
+
+
 @linux_reset
-def test_peak_after_reset_sees_new_allocations() -> None:
+def test_peak_after_reset_sees_new_allocations(quiet_heap: None) -> None:
     assert host_memory.reset_peak_rss()
     before, _ = host_memory.peak_rss_bytes(reset_done=True)
     block = _touch(64 * MiB)
