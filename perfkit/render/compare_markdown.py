@@ -2,9 +2,10 @@
 
 Formatting only: every figure printed is a field of the Comparison. The cell helpers
 here are shared with :mod:`perfkit.render.compare_console`, so both formats print the
-same digits: a centre to the first significant digit of its spread (integer digits
-included: ``105,200`` rather than ``105208.6`` when the spread is in the hundreds), a
-ratio to the first significant digit of its interval's width, one time unit per table.
+same digits: a centre to three significant digits, or to the first significant digit of
+its spread when that is finer (``105,200`` rather than ``105208.6`` when the spread is in
+the hundreds), a ratio to the first significant digit of its interval's width, one time
+unit per table.
 """
 
 from __future__ import annotations
@@ -40,18 +41,35 @@ def _decimals(spread: float | None, scale: float = 1.0, max_decimals: int = 3, m
     return fmt.decimals_for(None if spread is None else spread / scale, max_decimals, min_decimals)
 
 
-def trimmed(value: float, spread: float | None, max_decimals: int = 3, min_decimals: int = 1) -> str:
-    """``value`` to the first significant digit of ``spread``, integer digits included.
+#: Significant digits a centre keeps whatever its spread: a noisy input's medians
+#: rounded to the spread's leading digit (142 → "100" next to 116 → "100") would
+#: contradict the ratio printed beside them.
+SIGNIFICANT_DIGITS = 3
 
-    A spread below 1 sets the decimals (at least ``min_decimals``, at most
-    ``max_decimals``); a spread of 1 or more rounds the integer part to its leading digit
-    (105208.6 with a spread of 340 prints as 105,300), so no digit the noise does not
-    support is printed. Thousands are separated by commas.
+
+def trimmed(value: float, spread: float | None, max_decimals: int = 3, min_decimals: int = 1) -> str:
+    """``value`` to :data:`SIGNIFICANT_DIGITS` significant digits, or to the first
+    significant digit of ``spread`` when that is finer; thousands separated by commas.
+
+    The last digit printed is the finer of the two places: a spread of 340 around
+    105208.6 prints 105,200, a spread of 40 around 141.83 prints 142 (three digits), a
+    spread of 0.004 around 12.3456 prints 12.346. Decimals stay within
+    [``min_decimals``, ``max_decimals``] unless the value rounds to whole units.
     """
-    if spread is not None and math.isfinite(spread) and spread >= 1 and math.isfinite(value):
-        step = 10.0 ** math.floor(math.log10(spread))
+    if not math.isfinite(value):
+        return f"{value}"
+    steps = []
+    if value != 0:
+        steps.append(10.0 ** (math.floor(math.log10(abs(value))) - (SIGNIFICANT_DIGITS - 1)))
+    if spread is not None and math.isfinite(spread) and spread > 0:
+        steps.append(10.0 ** math.floor(math.log10(spread)))
+    if not steps:
+        return f"{value:,.{min(2, max_decimals)}f}"
+    step = min(steps)
+    if step >= 1:
         return f"{math.floor(value / step + 0.5) * step:,.0f}"
-    return f"{value:,.{_decimals(spread, max_decimals=max_decimals, min_decimals=min_decimals)}f}"
+    decimals = max(min_decimals, min(max_decimals, -math.floor(math.log10(step) + 1e-9)))
+    return f"{value:,.{decimals}f}"
 
 
 def _si_trimmed(value: float, spread: float | None) -> str:

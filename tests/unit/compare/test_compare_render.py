@@ -43,7 +43,7 @@ def test_markdown_is_a_github_table() -> None:
     lines = text.splitlines()
     header = lines.index("| metric | base | slow | ratio | 99% CI | p | verdict | why |")
     assert lines[header + 1] == "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"
-    row = next(line for line in lines if line.startswith("| step (ms)* | 9.8 | 11.1 "))
+    row = next(line for line in lines if line.startswith("| step (ms)* | 9.85 | 11.1 "))
     assert "**regressed**" in row
     assert "- torch211 vs base: different environments (torch 2.13.0+cpu vs 2.11.0+cpu)" in text
 
@@ -71,13 +71,17 @@ def test_renderers_handle_tiny_inputs(steps: list[float]) -> None:
     assert "not measured in b" in md
 
 
-def test_figures_are_trimmed_to_their_spread_integer_digits_included() -> None:
-    assert trimmed(105208.6, 340.0) == "105,200"
+def test_figures_keep_three_digits_and_more_when_the_spread_allows() -> None:
+    assert trimmed(105208.6, 340.0) == "105,200"  # the spread's leading digit is finer
     assert trimmed(105208.6, 2100.0) == "105,000"
     assert trimmed(105208.6, 4.0) == "105,209"
-    assert trimmed(9.8123, 0.12) == "9.8"
-    assert trimmed(0.01234, 0.0004) == "0.012"
+    assert trimmed(9.8123, 0.12) == "9.81"  # three significant digits at least
+    assert trimmed(9.8123, 0.004) == "9.812"
+    assert trimmed(0.01234, 0.0004) == "0.012"  # at most max_decimals
     assert trimmed(9.8, None) == "9.80"
+    # A noisy pair: rounding both medians to the spread's leading digit ("100" and "100")
+    # would contradict their 1.22× ratio.
+    assert (trimmed(115.87, 120.0), trimmed(141.83, 120.0)) == ("116", "142")
     cmp = compare_runs(golden_groups())
     step = cmp.get("step_ms", "slow")
     assert value_cell(step, 105.2086, 0.34, ("µs", 1e-3)) == "105,200"  # a µs table, spread 340 µs
@@ -85,7 +89,7 @@ def test_figures_are_trimmed_to_their_spread_integer_digits_included() -> None:
     rate = cmp.get("throughput.samples_per_s", "slow")
     assert value_cell(rate, 123456.0, 1500.0, ("ms", 1.0)) == "123 k"
     assert value_cell(rate, 123456.0, 150.0, ("ms", 1.0)) == "123.5 k"
-    assert value_cell(rate, 812.4, 12.0, ("ms", 1.0)) == "810"
+    assert value_cell(rate, 812.4, 12.0, ("ms", 1.0)) == "812"
 
 
 def test_caption_names_how_each_interval_was_made() -> None:
