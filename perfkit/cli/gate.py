@@ -164,7 +164,9 @@ def _decide(
 
             raise InputError(f"--paired needs as many candidate runs as baseline runs ({len(runs)} vs {len(stored.runs)})")
         source = f"{candidate[0]}" + (f" … ({len(runs)} runs)" if len(runs) > 1 else "")
-        return evaluate_gate(stored, runs, rules, allow_env_change, paired=paired, candidate_source=source)
+        return evaluate_gate(
+            stored, runs, rules, allow_env_change, paired=paired, candidate_source=source, candidate_in_process=False
+        )
     if paired:
         from perfkit.errors import InputError
 

@@ -119,11 +119,15 @@ def evaluate_gate(
     allow_env_change: bool = False,
     paired: bool = False,
     candidate_source: str = "this run",
+    candidate_in_process: bool = True,
 ) -> GateResult:
     """Compare ``candidate`` with ``baseline`` and decide.
 
     ``paired``: run ``i`` of each side ran next to each other (interleaved, e.g. by
     ``scripts/ci_perf_gate.sh``), so the comparison is paired round by round.
+    ``candidate_in_process``: this process made the candidate runs (``perfkit gate`` ran
+    the config), as opposed to reading saved runs (``--candidate``); see
+    :attr:`perfkit.compare.groups.RunGroup.in_process`.
 
     Raises :class:`IncomparableError` (exit 2) when the environments differ without
     ``allow_env_change``, or when a gated metric cannot be compared, and
@@ -139,7 +143,7 @@ def evaluate_gate(
     rounds = tuple(range(len(candidate))) if paired else None
     groups = [
         RunGroup(label="baseline", runs=baseline.runs, rounds=rounds, source=baseline.source),
-        RunGroup(label="candidate", runs=tuple(candidate), rounds=rounds, source=candidate_source, in_process=not paired),
+        RunGroup(label="candidate", runs=tuple(candidate), rounds=rounds, source=candidate_source, in_process=candidate_in_process),
     ]
     comparison = compare_runs(groups, policy)
     gated = [m for m in comparison.metrics if m.gated]

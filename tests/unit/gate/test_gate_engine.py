@@ -104,3 +104,19 @@ def test_gated_metrics_nobody_measured_are_listed() -> None:
     result = evaluate_gate(baseline(), runs(2), POLICY)
     assert "step_device_ms" in result.not_measured  # CPU runs have no device time
     assert "step_ms" not in result.not_measured
+
+
+def test_saved_candidate_runs_are_not_treated_as_made_by_this_process() -> None:
+    """Runs read from files (``--candidate``) each had a process of their own: their host
+    RSS is theirs, even where it is a lifetime peak, so it stays comparable."""
+    from dataclasses import replace
+
+    from perfkit.config.schema import GateConfig as Gate
+
+    policy = compare_policy(Gate(metrics=["flops_per_step", "memory.host_peak_rss_bytes"]))
+    lifetime = tuple(replace(r, memory=replace(r.memory, host_peak_rss_scope="process")) for r in runs(3))
+    saved = evaluate_gate(baseline(), lifetime, policy, candidate_in_process=False)
+    assert saved.passed
+    assert not any("ru_maxrss" in n for n in saved.comparison.notes)
+    with pytest.raises(IncomparableError, match="lifetime peak of this process"):
+        evaluate_gate(baseline(), lifetime, policy, candidate_in_process=True)
