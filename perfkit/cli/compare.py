@@ -152,6 +152,8 @@ def compare(
     from perfkit.compare.engine import compare_runs
 
     comparison = compare_runs(collected.groups, policy)
+    if collected.interleaved is not None and collected.interleaved.interrupted:
+        comparison = comparison.marked_interrupted(collected.interleaved.rounds_completed, repeats)
     render_comparison_output(comparison, fmt, output)
     if collected.interleaved is not None and collected.interleaved.interrupted:
         print(

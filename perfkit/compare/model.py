@@ -36,7 +36,7 @@ What the numbers of a :class:`MetricComparison` include:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -238,7 +238,8 @@ class Comparison:
     ``metrics`` holds, for each candidate in input order, its rows in display order.
     ``notes`` are the sentences a reader must see under the table: differing
     environments, inputs noisier than 10%, one run per side, too few rounds for
-    significance.
+    significance. ``interrupted`` says why the comparison holds fewer rounds than asked
+    for (Ctrl-C: "interrupted after 3 of 10 rounds"); ``None`` for a complete one.
     """
 
     baseline: str
@@ -246,6 +247,13 @@ class Comparison:
     metrics: tuple[MetricComparison, ...]
     policy: ComparePolicy
     notes: tuple[str, ...] = ()
+    interrupted: str | None = None
+
+    def marked_interrupted(self, completed: int, requested: int) -> Comparison:
+        """This comparison, saying it covers ``completed`` of ``requested`` rounds."""
+        what = f"interrupted after {completed} of {requested} rounds"
+        note = f"Incomplete: {what} (Ctrl-C); the figures cover the complete rounds only."
+        return replace(self, interrupted=what, notes=(note, *self.notes))
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -283,6 +291,7 @@ class Comparison:
             "groups": [g.to_dict() for g in self.groups],
             "metrics": [m.to_dict() for m in self.metrics],
             "notes": list(self.notes),
+            "interrupted": self.interrupted,
         }
 
     @classmethod
@@ -301,6 +310,7 @@ class Comparison:
                 metrics=tuple(MetricComparison.from_dict(m) for m in data["metrics"]),
                 policy=ComparePolicy.from_dict(data["policy"]),
                 notes=tuple(str(n) for n in data.get("notes", ())),
+                interrupted=None if data.get("interrupted") is None else str(data["interrupted"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: malformed perfkit comparison ({exc!r})") from exc

@@ -194,3 +194,27 @@ def test_cli_defaults_match_the_library() -> None:
     assert cli_compare.DEFAULT_REPEATS == DEFAULT_REPEATS
     assert cli_compare.parse_fraction("5%", "--threshold") == pytest.approx(0.05)
     assert cli_compare.parse_fraction("0.1", "--threshold") == pytest.approx(0.1)
+
+
+def test_interrupted_compare_says_so_in_its_report(tmp_path: Path, monkeypatch: Any) -> None:
+    from perfkit.runtime import runner as runtime_runner
+
+    real = runtime_runner.run_experiment
+    calls = {"n": 0}
+
+    def ctrl_c_on_the_fifth_run(*args: Any, **kwargs: Any) -> RunResult:
+        calls["n"] += 1
+        if calls["n"] == 5:  # warm-up round (2 runs), round 1 (2 runs), then Ctrl-C
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime_runner, "run_experiment", ctrl_c_on_the_fifth_run)
+    a = write_config(tmp_path / "a.yaml")
+    b = write_config(tmp_path / "b.yaml")
+    out = tmp_path / "cmp.json"
+    result = invoke(str(a), str(b), "--repeats", "4", "--format", "json", "--output", str(out), "-q")
+    assert result.exit_code == 130
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["interrupted"] == "interrupted after 1 of 4 rounds"
+    assert doc["notes"][0].startswith("Incomplete: interrupted after 1 of 4 rounds")
+    assert [g["rounds"] for g in doc["groups"]] == [1, 1]
