@@ -7,6 +7,7 @@ CUDA, device time below. Nothing is derived except the stacking itself.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from perfkit.errors import InputError
@@ -24,7 +25,8 @@ _COLORS = {
 
 
 def plot_steps(report: RunReport, path: str | Path) -> Path:
-    """Write the step plot to ``path`` (the format follows the suffix: .png, .svg, .pdf)."""
+    """Write the step plot to ``path`` atomically (the format follows the suffix: .png,
+    .svg, .pdf, ...); an unknown suffix or an unwritable place is an :class:`InputError`."""
     try:
         import matplotlib
 
@@ -32,9 +34,17 @@ def plot_steps(report: RunReport, path: str | Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise InputError("--plot needs matplotlib, which is not installed; pip install 'perfkit[plot]'") from exc
-    from perfkit.io import check_writable
+    from perfkit.io import atomic_write_bytes, check_writable
 
     target = check_writable(path)
+    image_format = target.suffix.lstrip(".").lower()
+    supported = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if image_format not in supported:
+        raise InputError(
+            f"{target}: --plot writes an image named by its suffix; use one of "
+            + ", ".join(f".{s}" for s in sorted(supported))
+        )
     steps = report.result.steps
     device = any(s.device_ms is not None for s in steps)
     rows = 2 if device else 1
@@ -62,7 +72,7 @@ def plot_steps(report: RunReport, path: str | Path) -> Path:
     axes[0][0].legend(ncol=len(ALL_PHASES), fontsize=8, loc="upper right")
     axes[-1][0].set_xlabel("step")
     fig.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=110)
+    image = io.BytesIO()
+    fig.savefig(image, format=image_format, dpi=110)
     plt.close(fig)
-    return target
+    return atomic_write_bytes(target, image.getvalue())  # never a half-written image

@@ -231,5 +231,12 @@ def test_report_plots_every_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         result = invoke("report", run_path, "--plot", image, "-f", "md")
         assert result.exit_code == 0, result.output
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        svg = tmp_path / "steps.svg"
+        assert invoke("report", run_path, "--plot", svg, "-f", "md").exit_code == 0
+        assert b"<svg" in svg.read_bytes()[:400]
+        assert_clean_error(invoke("report", run_path, "--plot", tmp_path / "steps.xyz"), "steps.xyz", ".png")
+        assert not (tmp_path / "steps.xyz").exists()
+        assert_clean_error(invoke("report", run_path, "--plot", tmp_path / "run.json" / "p.png"), "p.png", "choose another path")
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert_clean_error(invoke("report", run_path, "--plot", tmp_path / "x.png"), "--plot needs matplotlib", "perfkit[plot]")
