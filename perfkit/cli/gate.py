@@ -36,10 +36,10 @@ class GateFormat(str, Enum):
 def _setup(config: Path, set_: list[str] | None, policy: Path | None, repeats: int | None) -> tuple[Any, Any]:
     """(loaded config, gate policy), both validated before anything runs."""
     from perfkit.config import load_config
-    from perfkit.gate.policy import load_policy_file
+    from perfkit.gate.policy import checked_gate, load_policy_file
 
     loaded = load_config(config, list(set_ or []))
-    gate = load_policy_file(policy) if policy is not None else loaded.config.gate
+    gate = load_policy_file(policy) if policy is not None else checked_gate(loaded)
     if repeats is not None:
         if repeats < 1:
             from perfkit.errors import InputError
@@ -77,9 +77,14 @@ def baseline_save(
 
     loaded, gate = _setup(config, set_, policy, repeats)
     check_writable(output)
+    from perfkit.gate.engine import check_run_counts
     from perfkit.gate.policy import compare_policy
 
-    compare_policy(gate)  # refuse a misspelled metric before recording anything
+    rules = compare_policy(gate)
+    # A baseline the gate could never find significant against its own candidate runs
+    # (gate.repeats, before this command's --repeats) is refused before anything runs.
+    _, policy_gate = _setup(config, set_, policy, None)
+    check_run_counts(gate.repeats, policy_gate.repeats, rules, paired=False, how="--repeats and gate.repeats")
     runs = run_repeats(loaded, gate, progress=_progress(quiet))
     path = save_baseline(make_baseline(runs), output)
     print(f"baseline: {len(runs)} run(s) of {loaded.config.name} saved to {path}")

@@ -99,10 +99,10 @@ def load_config(path: str | Path, overrides: Sequence[OverrideLike] = ()) -> Loa
     return _validate(data, overrides, source, lines)
 
 
-def load_section_file(path: str | Path, section: str) -> Any:
-    """Load a file that holds one section's keys at its top level (e.g. a ``--policy`` file
-    with the ``gate:`` keys) and return that validated section. Errors name ``section.key``
-    and the file's line."""
+def load_section(path: str | Path, section: str) -> LoadedConfig:
+    """Load a file that holds one section's keys, at its top level or under the section's
+    own name (``gate:`` copied from an experiment file), validated as that section of an
+    otherwise default config. Errors name ``section.key`` and the file's line."""
     source = Path(path)
     if not source.is_file():
         raise ConfigError(f"{source}: no such file; check the path")
@@ -119,10 +119,10 @@ def load_section_file(path: str | Path, section: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of {section} keys, not a {type(data).__name__}")
     lines: dict[Key, int] = {}
+    wrapped = list(data) == [section] and isinstance(data[section], dict | None)
     if node is not None:
-        _collect_lines(node, (section,), lines, source)
-    loaded = _validate({section: data}, (), source, lines)
-    return getattr(loaded.config, section)
+        _collect_lines(node, () if wrapped else (section,), lines, source)
+    return _validate({section: (data[section] or {}) if wrapped else data}, (), source, lines)
 
 
 def config_from_dict(data: Mapping[str, Any], overrides: Sequence[OverrideLike] = ()) -> LoadedConfig:

@@ -93,8 +93,9 @@ def gates_measured_metric(policy: ComparePolicy) -> bool:
     return any(spec.kind == "measured" and policy.is_gated(spec.name) for spec in CATALOGUE)
 
 
-def check_run_counts(n_baseline: int, n_candidate: int, policy: ComparePolicy, paired: bool) -> None:
-    """Refuse run counts with which a gated time could never be significant at ``alpha``."""
+def check_run_counts(n_baseline: int, n_candidate: int, policy: ComparePolicy, paired: bool, how: str | None = None) -> None:
+    """Refuse run counts with which a gated time could never be significant at ``alpha``.
+    ``how`` names the setting that controls the counts, for the message."""
     if not gates_measured_metric(policy):
         return
     if paired:
@@ -108,7 +109,7 @@ def check_run_counts(n_baseline: int, n_candidate: int, policy: ComparePolicy, p
     if not reachable:
         raise InputError(
             f"gate: {n_baseline} baseline and {n_candidate} candidate run(s) can never show a significant "
-            f"change at alpha {policy.alpha:g}; use at least {need} {unit} (gate.repeats), or gate only counters"
+            f"change at alpha {policy.alpha:g}; use at least {need} {unit} ({how or ('rounds of saved runs, e.g. PERF_GATE_ROUNDS' if paired else 'gate.repeats')}), or gate only counters"
         )
 
 

@@ -1,5 +1,5 @@
 """The gate policy: the ``gate:`` section of the experiment, or a ``--policy`` file with
-the same keys, turned into the :class:`~perfkit.compare.ComparePolicy` that decides."""
+the same keys (at its top level or under ``gate:``), turned into the :class:`~perfkit.compare.ComparePolicy` that decides."""
 
 from __future__ import annotations
 
@@ -7,14 +7,28 @@ from pathlib import Path
 
 from perfkit.compare.metrics import validate_metric_patterns
 from perfkit.compare.policy import ComparePolicy
-from perfkit.config.loader import load_section_file
+from perfkit.config.loader import LoadedConfig, load_section
 from perfkit.config.schema import GateConfig
+from perfkit.errors import PerfkitError
 
 
 def load_policy_file(path: str | Path) -> GateConfig:
-    """A YAML file of ``gate:`` keys (repeats, alpha, threshold, thresholds, metrics, …)."""
-    policy: GateConfig = load_section_file(path, "gate")
-    return policy
+    """A YAML file of ``gate:`` keys (repeats, alpha, threshold, thresholds, metrics, …),
+    at its top level or under ``gate:``. Metric names are checked here too, so that a typo
+    is reported at its line in the file."""
+    return checked_gate(load_section(path, "gate"))
+
+
+def checked_gate(loaded: LoadedConfig) -> GateConfig:
+    """``loaded``'s gate section, its metric names and patterns checked; an error names
+    the file and line (``exp.yaml:31: gate.metrics: 'step_msx' matches no metric``)."""
+    gate = loaded.config.gate
+    try:
+        validate_metric_patterns(gate.metrics, "gate.metrics")
+        validate_metric_patterns(tuple(gate.thresholds), "gate.thresholds")
+    except PerfkitError as exc:
+        raise loaded.locate(exc) from None
+    return gate
 
 
 def compare_policy(gate: GateConfig, ignore_environment: bool = False) -> ComparePolicy:

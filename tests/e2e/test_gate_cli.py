@@ -171,3 +171,11 @@ def test_saved_runs_can_be_gated_paired(workspace: tuple[Path, Path], tmp_path: 
     assert json.loads(unpaired.stdout)["passed"] is True
     mismatch = invoke("gate", config, *baseline_args, "--candidate", files[0], "--paired", "-q")
     assert_usage_error(mismatch, "--paired needs as many candidate runs as baseline runs (1 vs 5)")
+
+
+def test_a_baseline_the_gate_could_never_use_is_refused_before_recording(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, _ = workspace
+    out = tmp_path / "b.json"
+    # 3 baseline runs against the gate's 5 candidate runs: p ≥ 0.036 > alpha 0.01 always.
+    assert_usage_error(invoke("baseline", "save", config, "-o", out, "--repeats", "3", "-q"), "can never show a significant change")
+    assert not out.exists()

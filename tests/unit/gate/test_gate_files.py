@@ -104,3 +104,23 @@ def test_misspelled_gated_metrics_are_refused() -> None:
     with pytest.raises(InputError, match=r"gate\.thresholds: 'phase\.\*\.hots_ms' matches no metric"):
         compare_policy(GateConfig(thresholds={"phase.*.hots_ms": 0.2}))
     assert compare_policy(GateConfig(metrics=("phase.*.host_ms", "flops_per_step"))).is_gated("phase.data.host_ms")
+
+
+def test_a_policy_file_may_keep_its_gate_heading(tmp_path: Path) -> None:
+    """The README's policy block starts with ``gate:``; saved as a --policy file it works."""
+    path = tmp_path / "policy.yaml"
+    path.write_text("gate:\n  repeats: 6\n  metrics: [step_ms]\n  threshhold: 0.2\n")
+    with pytest.raises(ConfigError, match=r"policy\.yaml:4: gate\.threshhold: unknown key"):
+        load_policy_file(path)
+    path.write_text("gate:\n  repeats: 6\n  metrics: [step_ms]\n")
+    assert (load_policy_file(path).repeats, load_policy_file(path).metrics) == (6, ("step_ms",))
+
+
+def test_misspelled_metrics_in_a_policy_file_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "pol.yaml"
+    path.write_text("repeats: 5\nmetrics: [step_ms,\n  step_msx]\n")
+    with pytest.raises(InputError, match=r"pol\.yaml:\d: gate\.metrics: 'step_msx' matches no metric; did you mean 'step_ms'\?"):
+        load_policy_file(path)
+    path.write_text("thresholds:\n  nosuch: 0.2\n")
+    with pytest.raises(InputError, match=r"pol\.yaml:\d: gate\.thresholds: 'nosuch' matches no metric"):
+        load_policy_file(path)
