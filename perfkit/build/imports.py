@@ -71,9 +71,26 @@ def check_params(factory: Callable[..., Any], params: Mapping[str, Any], key: st
 
 
 def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], key: str, what: str) -> Any:
-    """Call ``factory(**params)``, turning argument errors into a :class:`BuildError`."""
+    """Call ``factory(**params)``; any exception it raises becomes one :class:`BuildError`
+    line (exit 2) that names the factory and the error, not a traceback (which a CI log
+    would read as perfkit crashing, exit 1). Unknown or missing keyword arguments were
+    already refused by :func:`check_params`, so an error here came from inside the
+    factory: a ``TypeError``/``ValueError`` usually means a parameter value it rejected."""
     check_params(factory, params, key, what)
     try:
         return factory(**params)
     except (TypeError, ValueError) as exc:
-        raise BuildError(f"{key}: {what} rejected its parameters: {exc}") from exc
+        raise BuildError(
+            f"{key}: {what} rejected its parameters ({type(exc).__name__}: {_first_line(exc)}); "
+            "PERFKIT_DEBUG=1 shows the traceback"
+        ) from exc
+    except Exception as exc:  # user code can raise anything
+        raise BuildError(
+            f"{key}: {what} raised {type(exc).__name__}: {_first_line(exc)}; "
+            "PERFKIT_DEBUG=1 shows the traceback"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else "(no message)"

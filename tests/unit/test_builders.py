@@ -82,6 +82,20 @@ def test_user_model_import_errors(tmp_path: Path) -> None:
         build_model(ModelConfig(name="notmodel:f"), tmp_path)
 
 
+def test_errors_inside_a_user_factory_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "faulty.py").write_text(
+        "def crashes(width=4):\n"
+        "    raise AttributeError(\"'NoneType' object has no attribute 'shape'\")\n"
+        "def picky(width=4):\n"
+        "    if width < 0:\n"
+        "        raise ValueError(f'width must be positive, got {width}')\n"
+    )
+    with pytest.raises(BuildError, match=r"^model\.params: 'faulty:crashes' raised AttributeError: 'NoneType' object has no attribute 'shape'; PERFKIT_DEBUG=1"):
+        build_model(ModelConfig(name="faulty:crashes"), tmp_path)
+    with pytest.raises(BuildError, match=r"^model\.params: 'faulty:picky' rejected its parameters \(ValueError: width must be positive, got -1\)"):
+        build_model(ModelConfig(name="faulty:picky", params={"width": -1}), tmp_path)
+
+
 def test_torchvision_and_timm_missing_give_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torchvision", None)
     monkeypatch.setitem(sys.modules, "torchvision.models", None)
