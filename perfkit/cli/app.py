@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from perfkit.errors import PerfkitError
+from perfkit.errors import INTERRUPTED_EXIT_CODE, PerfkitError
 
 app = typer.Typer(
     name="perfkit",
@@ -73,5 +73,11 @@ def handles_errors(func: F) -> F:
             if os.environ.get("PERFKIT_DEBUG"):
                 raise
             raise fail(exc.message, exc.exit_code) from None
+        except KeyboardInterrupt:
+            # Commands that keep partial measurements (profile, compare) catch Ctrl-C
+            # themselves; reaching here means there was nothing whole to keep.
+            if os.environ.get("PERFKIT_DEBUG"):
+                raise
+            raise fail("interrupted (Ctrl-C) before a result was complete; nothing was saved", INTERRUPTED_EXIT_CODE) from None
 
     return wrapper  # type: ignore[return-value]

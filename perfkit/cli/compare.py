@@ -32,17 +32,19 @@ class CompareFormat(str, Enum):
     md = "md"
 
 
-def parse_fraction(text: str, option: str) -> float:
-    """``5%`` or ``0.05`` → 0.05; a bare number above 1 is refused (did you mean N%?)."""
+def parse_fraction(text: str, option: str, shown: str | None = None) -> float:
+    """``5%`` or ``0.05`` → 0.05; a bare number above 1 is refused (did you mean N%?).
+    Errors start with ``shown`` (default: ``option text``), as the user typed it."""
     raw = text.strip()
+    where = shown or f"{option} {text}"
     try:
         if raw.endswith("%"):
             return float(raw[:-1]) / 100.0
         value = float(raw)
     except ValueError:
-        raise InputError(f"{option} {text}: expected a fraction (0.05) or a percentage (5%)") from None
+        raise InputError(f"{where}: expected a fraction (0.05) or a percentage (5%)") from None
     if value > 1:
-        raise InputError(f"{option} {text}: a fraction must be at most 1; did you mean {raw}%?")
+        raise InputError(f"{where}: a fraction must be at most 1; did you mean {raw}%?")
     return value
 
 
@@ -52,7 +54,7 @@ def parse_metric_thresholds(items: list[str] | None) -> tuple[tuple[str, float],
         metric, sep, value = item.partition("=")
         if not sep or not metric.strip():
             raise InputError(f"--metric-threshold {item}: expected METRIC=FRACTION, e.g. --metric-threshold step_ms=10%")
-        out.append((metric.strip(), parse_fraction(value, f"--metric-threshold {metric.strip()}=")))
+        out.append((metric.strip(), parse_fraction(value, "--metric-threshold", shown=f"--metric-threshold {item}")))
     return tuple(out)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perfkit.compare.groups import RunGroup
 from perfkit.compare.interleave import (
@@ -28,6 +29,9 @@ from perfkit.compare.interleave import (
     run_interleaved,
 )
 from perfkit.errors import INTERRUPTED_EXIT_CODE, InputError, PerfkitError
+
+if TYPE_CHECKING:
+    from perfkit.config.loader import OverrideLike
 
 
 class InterruptedCompare(PerfkitError):
@@ -42,13 +46,13 @@ class InputSpec:
 
     label: str
     paths: tuple[Path, ...]
-    overrides: tuple[str, ...] = ()
+    overrides: tuple[OverrideLike, ...] = ()
     is_config: bool = False
 
     @property
     def source(self) -> str:
         text = ",".join(str(p) for p in self.paths)
-        return text + "".join(f" --set {o}" for o in self.overrides)
+        return text + "".join(f" --set {o}" if isinstance(o, str) else f" {o.label}" for o in self.overrides)
 
 
 def _is_run_file(path: str) -> bool:
@@ -84,9 +88,12 @@ def resolve_inputs(
             raise InputError(f"--vs compares one base config with its variants; got {len(inputs)} inputs")
         if _is_run_file(inputs[0]) or "," in inputs[0]:
             raise InputError(f"{inputs[0]}: --vs needs an experiment config as its base, not a saved run")
+        # Imported only with --vs: comparing saved runs imports no pydantic.
+        from perfkit.config.loader import parse_override
+
         base = Path(inputs[0])
-        raw: list[tuple[str, tuple[Path, ...], tuple[str, ...], bool]] = [(base.stem, (base,), tuple(sets), True)]
-        raw += [(override, (base,), (*sets, override), True) for override in vs]
+        raw: list[tuple[str, tuple[Path, ...], tuple[OverrideLike, ...], bool]] = [(base.stem, (base,), tuple(sets), True)]
+        raw += [(override, (base,), (*sets, parse_override(override, flag="--vs")), True) for override in vs]
     else:
         raw = []
         for text in inputs:
@@ -95,7 +102,7 @@ def resolve_inputs(
                 bad = [str(p) for p in parts if not _is_run_file(str(p))]
                 if bad:
                     raise InputError(f"{text}: a comma-separated input lists saved runs (.json); {', '.join(bad)} is not one")
-                stem = parts[0].stem if len(parts) == 1 else f"{parts[0].stem}+{len(parts) - 1}"
+                stem = parts[0].stem if len(parts) == 1 else f"{parts[0].stem}…{parts[-1].stem}"
                 raw.append((stem, parts, (), False))
             else:
                 raw.append((Path(text).stem, (Path(text),), tuple(sets), True))

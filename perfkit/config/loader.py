@@ -86,7 +86,7 @@ def load_config(path: str | Path, overrides: Sequence[OverrideLike] = ()) -> Loa
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}{_yaml_position(exc)}: malformed YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
     if data is None:
-        data = {}
+        raise ConfigError(f"{source}: the file is empty; describe an experiment there (start from 'perfkit init {source} --force')")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: the top level must be a mapping of sections (name, model, data, "
@@ -130,13 +130,15 @@ def config_from_dict(data: Mapping[str, Any], overrides: Sequence[OverrideLike] 
     return _validate(dict(data), overrides, None, {})
 
 
-def parse_override(text: str) -> Override:
-    """Split ``a.b.c=value`` and parse ``value`` as YAML (so ``4`` is an int, ``[1,2]`` a list)."""
+def parse_override(text: str, flag: str = "--set") -> Override:
+    """Split ``a.b.c=value`` and parse ``value`` as YAML (so ``4`` is an int, ``[1,2]`` a list).
+
+    ``flag`` is the option the user wrote it with (``--set``, ``--vs``), for errors."""
     key, sep, raw = text.partition("=")
     key = key.strip()
-    label = f"--set {text}"
+    label = f"{flag} {text}"
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"{label}: expected KEY=VALUE with a dotted key, e.g. --set data.num_workers=4")
+        raise ConfigError(f"{label}: expected KEY=VALUE with a dotted key, e.g. {flag} data.num_workers=4")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:

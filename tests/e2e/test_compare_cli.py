@@ -120,6 +120,9 @@ def test_fail_on_regression(tmp_path: Path) -> None:
         (["{a}", "{b}", "--gate", "step_mss"], "--gate: 'step_mss' matches no metric; did you mean 'step_ms'?"),
         (["{a}", "{b}", "--metric-threshold", "phase.*.hots_ms=10%"], "did you mean 'phase.*.host_ms'?"),
         (["{a}", "{b}", "-f", "json", "-o", "{b}"], "is one of the inputs (new)"),
+        (["{a}", "{b}", "--metric-threshold", "step_ms=abc"], "--metric-threshold step_ms=abc: expected a fraction"),
+        (["{cfg}", "--vs", "toggles.amp"], "--vs toggles.amp: expected KEY=VALUE"),
+        (["{cfg}", "--vs", "data.num_workers=-1"], "--vs data.num_workers=-1: data.num_workers"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -127,7 +130,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], messa
     old = write_run(tmp_path / "old.json", make_run([1.0]), schema_version=0)
     other = tmp_path / "other.json"
     other.write_text('{"traceEvents": []}', encoding="utf-8")
-    values = {"a": a, "b": b, "old": old, "other": other, "tmp": tmp_path}
+    values = {"a": a, "b": b, "old": old, "other": other, "tmp": tmp_path, "cfg": write_config(tmp_path / "cfg.yaml")}
     result = invoke(*(arg.format(**values) for arg in args))
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]

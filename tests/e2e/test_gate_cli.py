@@ -179,3 +179,18 @@ def test_a_baseline_the_gate_could_never_use_is_refused_before_recording(workspa
     # 3 baseline runs against the gate's 5 candidate runs: p ≥ 0.036 > alpha 0.01 always.
     assert_usage_error(invoke("baseline", "save", config, "-o", out, "--repeats", "3", "-q"), "can never show a significant change")
     assert not out.exists()
+
+
+def test_ctrl_c_during_the_runs_says_nothing_was_saved(workspace: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from perfkit.runtime import runner as runtime_runner
+
+    def ctrl_c(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runtime_runner, "run_experiment", ctrl_c)
+    config, _ = workspace
+    out = tmp_path / "b.json"
+    result = invoke("baseline", "save", config, "-o", out, "-q")
+    assert result.exit_code == 130
+    assert result.stderr.strip() == "error: interrupted (Ctrl-C) before a result was complete; nothing was saved"
+    assert not out.exists()

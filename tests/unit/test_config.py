@@ -145,7 +145,9 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     listy.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match=r"list\.yaml: the top level must be a mapping"):
         load_config(listy)
-    assert load_config(_empty(tmp_path)).config.model.name == "convnet"
+    # An empty (or comment-only) file is a mistake, not a request for the defaults.
+    with pytest.raises(ConfigError, match=r"empty\.yaml: the file is empty; .*perfkit init"):
+        load_config(_empty(tmp_path))
 
 
 def _empty(tmp_path: Path) -> Path:

@@ -26,7 +26,7 @@ def test_labels_default_to_stems_and_are_unique() -> None:
 def test_comma_list_is_one_input_of_several_runs() -> None:
     specs = resolve_inputs(["a1.json,a2.json,a3.json", "b.json"])
     assert specs[0].paths == (Path("a1.json"), Path("a2.json"), Path("a3.json"))
-    assert specs[0].label == "a1+2"
+    assert specs[0].label == "a1…a3"
     with pytest.raises(InputError, match="is not one"):
         resolve_inputs(["a1.json,exp.yaml", "b.json"])
 
@@ -35,8 +35,11 @@ def test_vs_shorthand() -> None:
     specs = resolve_inputs(["exp.yaml"], vs=["toggles.amp=bf16", "data.num_workers=2"], sets=["loop.steps=5"])
     assert [s.label for s in specs] == ["exp", "toggles.amp=bf16", "data.num_workers=2"]
     assert specs[0].overrides == ("loop.steps=5",)
-    assert specs[1].overrides == ("loop.steps=5", "toggles.amp=bf16")
-    assert specs[2].source == "exp.yaml --set loop.steps=5 --set data.num_workers=2"
+    assert specs[1].overrides[0] == "loop.steps=5"
+    assert specs[2].source == "exp.yaml --set loop.steps=5 --vs data.num_workers=2"
+    # A bad --vs is reported as --vs, before anything runs.
+    with pytest.raises(ConfigError, match=r"^--vs toggles\.amp: expected KEY=VALUE with a dotted key, e\.g\. --vs "):
+        resolve_inputs(["exp.yaml"], vs=["toggles.amp"])
 
 
 @pytest.mark.parametrize(
