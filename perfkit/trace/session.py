@@ -40,9 +40,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -61,6 +64,40 @@ if TYPE_CHECKING:
 
 _TRACED_ACTIONS = ("WARMUP", "RECORD", "RECORD_AND_SAVE")
 _RECORD_ACTIONS = ("RECORD", "RECORD_AND_SAVE")
+
+
+#: What libkineto prints on every trace start and stop, straight to file descriptor 2
+#: ("USDT:2026-11-27 15:35:06 12211:12211 SyncActivityProfilerHandler.cpp:52] profiler_start"):
+#: two lines per traced run, ten per gate, even with --quiet.
+_KINETO_CHATTER = re.compile(rb"^USDT:.*\] profiler_(start|stop)\s*$")
+
+
+@contextlib.contextmanager
+def native_stderr_without_kineto_chatter() -> Iterator[None]:
+    """Run the block with file descriptor 2 captured; afterwards write back everything it
+    printed except libkineto's start/stop lines. Native code prints there directly, so
+    ``sys.stderr`` cannot filter it. Only calls that start or stop tracing are wrapped
+    (between steps, outside every measured window); if fd 2 cannot be duplicated, the
+    block runs unfiltered."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().splitlines(keepends=True) if not _KINETO_CHATTER.match(line)]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 class ProfilerSession:
@@ -122,7 +159,8 @@ class ProfilerSession:
             with_stack=self.config.with_stack,
             with_flops=self.config.with_flops,
         )
-        self._prof.__enter__()
+        with native_stderr_without_kineto_chatter():
+            self._prof.__enter__()
         self._step = 0
         self._sample_memory_baseline(None)
         return self
@@ -136,7 +174,8 @@ class ProfilerSession:
         prof, self._prof = self._prof, None
         if prof is not None:
             # A cycle still recording is stopped and saved by torch (on_trace_ready).
-            prof.__exit__(exc_type, exc, tb)
+            with native_stderr_without_kineto_chatter():
+                prof.__exit__(exc_type, exc, tb)
 
     # ------------------------------------------------------------------ loop API
 
@@ -162,7 +201,10 @@ class ProfilerSession:
             # Each cycle's events are copied in on_trace_ready, so torch's warning that a
             # new cycle clears the previous one's events does not apply here.
             warnings.filterwarnings("ignore", message=".*Profiler clears events")
-            self._prof.step()
+            # Kineto starts and stops tracing where the schedule's action changes.
+            quiet = native_stderr_without_kineto_chatter() if previous != self._action(self._step + 1) else contextlib.nullcontext()
+            with quiet:
+                self._prof.step()
         self._step += 1
         self._sample_memory_baseline(previous)
 

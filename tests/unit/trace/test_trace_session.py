@@ -183,3 +183,15 @@ def test_memory_baseline_is_sampled_at_the_start_of_every_cycle(
     # Sampled when step 0 (cycle 1) and step 2 (cycle 2) begin, and at no other step.
     assert samples == [100, 200]
     assert baselines[:2] == [{0: 100}, {0: 100}] and baselines[2:5] == [{0: 200}] * 3
+
+
+def test_kineto_start_stop_chatter_is_dropped_and_the_rest_kept(capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from perfkit.trace.session import native_stderr_without_kineto_chatter
+
+    with native_stderr_without_kineto_chatter():
+        os.write(2, b"USDT:2026-11-27 15:35:06 12211:12211 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
+        os.write(2, b"[W kineto] a real warning\n")
+        os.write(2, b"USDT:2026-11-27 15:35:07 12211:12211 SyncActivityProfilerHandler.cpp:59] profiler_stop\n")
+    assert capfd.readouterr().err == "[W kineto] a real warning\n"
