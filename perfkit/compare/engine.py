@@ -8,7 +8,8 @@ metric (:data:`perfkit.compare.metrics.CATALOGUE` order). For each measured metr
    round; the strongest design: drift cancels within a round);
 2. both have at least two runs → ``runs`` (one unit per run, Mann–Whitney U);
 3. otherwise → ``steps``: per-step samples, and a note that run-to-run noise is not
-   captured (so a verdict may reflect one run's offset, not the change).
+   captured; a change past the threshold is then *noisy*, never concluded (one run's
+   offset would read as an effect).
 
 The ``paired`` and ``runs`` intervals invert the rank test that gives the p-value (so the
 interval excludes 1 exactly when p < alpha, up to ties); ``steps`` uses a seeded
@@ -243,8 +244,13 @@ def _compare_metric(
     )
     status, significant, why = measured_verdict(
         estimate, threshold=threshold, alpha=policy.alpha, direction=spec.direction, negligible=negligible,
-        negligible_share=policy.negligible_share,
+        negligible_share=policy.negligible_share, candidate_center=cand_center[0],
     )
+    if design is Design.STEPS and status in (Status.IMPROVED, Status.REGRESSED):
+        # Steps of one run share that run's offset: a p-value over steps cannot tell a
+        # change from run-to-run noise (3–10% run-to-run noise flags 24–66% of A/A
+        # single-run pairs), so such a change is reported, never concluded.
+        status, why = Status.NOISY, "one run a side: run-to-run noise unmeasured"
     return row(estimate, estimate.test, design, threshold, significant, Verdict(status, why))
 
 
@@ -336,8 +342,8 @@ def _pair_notes(
     if design is Design.STEPS:
         notes.append(
             f"{pair}: one run on a side, so p-values and intervals reflect step-to-step noise only; "
-            "run-to-run noise (often ±10% on a shared machine) is not captured and a verdict may "
-            "reflect one run's offset. Compare configs with interleaved repeats instead (--repeats; "
+            "run-to-run noise (often ±10% on a shared machine) is not captured, so changes are shown "
+            "as noisy, never concluded. Compare configs with interleaved repeats instead (--repeats; "
             f"at least {needed_units(policy.alpha, paired=True)} rounds can reach p < {policy.alpha:g})."
         )
     elif design is Design.PAIRED:

@@ -34,7 +34,8 @@ cannot silently gate nothing.
 
 * **measured** metrics carry machine noise. Each one keeps its per-step samples, and the
   run's value is their median (robust to GC pauses and page faults). Throughput is a
-  per-step figure too (samples of the step ÷ its host time), so its run value is the
+  per-step figure too (samples of the step ÷ the longer of its host and device spans,
+  :attr:`~perfkit.results.StepSample.sustained_ms`), so its run value is the
   median step rate, not the total-based figure ``perfkit profile`` prints (which a few
   slow steps drag down). Host peak RSS has no per-step samples: one value per run.
 * **counter** metrics are deterministic for a given program: a gate compares them

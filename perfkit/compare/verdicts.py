@@ -46,15 +46,26 @@ def measured_verdict(
     direction: Direction,
     negligible: bool = False,
     negligible_share: float = 0.01,
+    candidate_center: float | None = None,
 ) -> tuple[Status, bool, str | None]:
-    """``(status, significant, reason)`` for a measured metric."""
+    """``(status, significant, reason)`` for a measured metric.
+
+    A baseline centre of zero has no ratio: zero on both sides is *unchanged*; a
+    significant move away from zero (``candidate_center``) is a change in its direction
+    (a phase that took 0 ms now takes 5 ms has regressed, whatever the threshold); an
+    insignificant one is *noisy*."""
     p = estimate.p_value
     significant = p is not None and p < alpha
     if negligible:
         return Status.UNCHANGED, significant, f"< {100 * negligible_share:g}% of step"
     ratio = estimate.ratio
     if ratio is None:
-        return Status.NOISY, significant, "baseline is zero"
+        if candidate_center is not None and candidate_center == 0:
+            return Status.UNCHANGED, False, "zero on both sides"
+        if significant and candidate_center is not None:
+            worse = candidate_center > 0 if direction == "lower" else candidate_center < 0
+            return (Status.REGRESSED if worse else Status.IMPROVED), True, "from zero"
+        return Status.NOISY, False, "baseline is zero"
     if not past_threshold(ratio, threshold):
         if significant:
             return Status.UNCHANGED, True, f"significant but < {100 * threshold:g}%"
@@ -64,7 +75,7 @@ def measured_verdict(
     if p is None:
         return Status.NOISY, False, "one value a side"
     if estimate.min_p is not None and estimate.min_p >= alpha:
-        return Status.NOISY, False, f"too few units (p ≥ {estimate.min_p:.2g})"
+        return Status.NOISY, False, f"too few units (untied minimum p {estimate.min_p:.2g} ≥ α)"
     return Status.NOISY, False, f"p = {p:.2g} ≥ {alpha:g}"
 
 

@@ -94,15 +94,34 @@ def test_saved_runs_markdown(tmp_path: Path) -> None:
     assert "| step (ms)* |" in result.output
 
 
+def saved_groups(tmp_path: Path, slower: float, runs: int = 5) -> tuple[str, str]:
+    """Two comma lists of saved runs (several runs a side: run-to-run noise measured)."""
+    base, new = [], []
+    for r in range(runs):
+        steps = [10.0 * (1 + 0.01 * r) + 0.1 * (i % 5) for i in range(30)]
+        base.append(str(write_run(tmp_path / f"base{r}.json", make_run(steps))))
+        new.append(str(write_run(tmp_path / f"new{r}.json", make_run([v * slower for v in steps]))))
+    return ",".join(base), ",".join(new)
+
+
 def test_fail_on_regression(tmp_path: Path) -> None:
-    a, b = saved_pair(tmp_path, slower=1.5)
-    plain = invoke(str(a), str(b))
+    a, b = saved_groups(tmp_path, slower=1.5)
+    plain = invoke(a, b, "--label", "base", "--label", "new")
     assert plain.exit_code == 0, plain.output
-    gated = invoke(str(a), str(b), "--fail-on-regression")
+    gated = invoke(a, b, "--label", "base", "--label", "new", "--fail-on-regression")
     assert gated.exit_code == 1
     assert "regressed: step_ms (new)" in gated.output
-    relaxed = invoke(str(a), str(b), "--fail-on-regression", "--metric-threshold", "step_ms=60%", "--gate", "step_ms")
+    relaxed = invoke(a, b, "--fail-on-regression", "--metric-threshold", "step_ms=60%", "--gate", "step_ms")
     assert relaxed.exit_code == 0, relaxed.output
+
+
+def test_one_run_a_side_never_fails_the_build(tmp_path: Path) -> None:
+    a, b = saved_pair(tmp_path, slower=1.5)
+    result = invoke(str(a), str(b), "--fail-on-regression", "--format", "json")
+    assert result.exit_code == 0, result.output
+    step = next(m for m in json.loads(result.stdout)["metrics"] if m["metric"] == "step_ms")
+    assert step["verdict"] == {"status": "noisy", "reason": "one run a side: run-to-run noise unmeasured"}
+    assert step["ratio"] == pytest.approx(1.5)
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ def test_measured_verdicts(ratio: float, p: float, direction: str, status: Statu
 
 def test_reasons() -> None:
     assert measured_verdict(est(1.02, 0.001), threshold=0.05, alpha=0.01, direction="lower")[2] == "significant but < 5%"
-    assert measured_verdict(est(1.2, 0.25, min_p=0.25), threshold=0.05, alpha=0.01, direction="lower")[2] == "too few units (p ≥ 0.25)"
+    assert measured_verdict(est(1.2, 0.25, min_p=0.25), threshold=0.05, alpha=0.01, direction="lower")[2] == "too few units (untied minimum p 0.25 ≥ α)"
     assert measured_verdict(est(1.2, 0.04), threshold=0.05, alpha=0.01, direction="lower")[2] == "p = 0.04 ≥ 0.01"
     assert measured_verdict(est(1.2, None), threshold=0.05, alpha=0.01, direction="lower")[2] == "one value a side"
     negligible = measured_verdict(est(3.0, 0.001), threshold=0.05, alpha=0.01, direction="lower", negligible=True)
@@ -59,3 +59,18 @@ def test_needed_units() -> None:
     assert needed_units(0.01, paired=True) == 8
     assert needed_units(0.05, paired=True) == 6
     assert needed_units(0.01, paired=False) == 5
+
+
+def test_a_zero_baseline_has_no_ratio_but_can_still_change() -> None:
+    zero = Estimate(None, None, None, 1e-12, 1e-9, "wilcoxon", 40, 40)
+    # 0 ms → 5 ms, significant: a regression of a lower-is-better time, whatever the threshold.
+    assert measured_verdict(zero, threshold=0.05, alpha=0.01, direction="lower", candidate_center=5.0) == (
+        Status.REGRESSED, True, "from zero",
+    )
+    assert measured_verdict(zero, threshold=0.05, alpha=0.01, direction="higher", candidate_center=5.0)[0] is Status.IMPROVED
+    assert measured_verdict(zero, threshold=0.05, alpha=0.01, direction="lower", candidate_center=0.0) == (
+        Status.UNCHANGED, False, "zero on both sides",
+    )
+    unsure = Estimate(None, None, None, 0.3, 1e-9, "wilcoxon", 40, 40)
+    status, significant, why = measured_verdict(unsure, threshold=0.05, alpha=0.01, direction="lower", candidate_center=5.0)
+    assert (status, significant, why) == (Status.NOISY, False, "baseline is zero")  # noisy is never significant
