@@ -10,7 +10,9 @@ measured data time the way they would on a real pipeline:
   microseconds of busy work per sample (a stand-in for JPEG decoding).
 * ``synthetic-tokens``: random token sequences of ``seq_len + 1`` ids, returned shifted as
   ``(input, target)`` for next-token prediction.
-* ``image-folder``: ``root/<class>/<image>`` files decoded with Pillow (optional extra).
+* ``image-folder``: ``root/<class>/<image>`` files decoded with Pillow (optional extra);
+  a relative ``root`` is looked up from the config file's folder first, then the working
+  directory.
 """
 
 from __future__ import annotations
@@ -126,12 +128,11 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
 
     def __init__(self, root: str, image_size: int = 224, resize: int | None = None, seed: int = 0) -> None:
         try:
-            from PIL import Image
+            import PIL.Image  # noqa: F401 - checked here, used in __getitem__ (a module does not pickle)
         except ImportError as exc:
             raise BuildError(
                 "data.name: image-folder needs Pillow, which is not installed; pip install 'perfkit[images]'"
             ) from exc
-        self._image = Image
         base = Path(root)
         if not base.is_dir():
             raise BuildError(f"data.params.root: {root} is not a directory of class folders")
@@ -157,7 +158,9 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.items[index]
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
-        with self._image.open(path) as img:
+        from PIL import Image
+
+        with Image.open(path) as img:
             rgb = img.convert("RGB").resize((self.resize, self.resize))
             data = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
         image = data.view(self.resize, self.resize, 3)
@@ -184,12 +187,24 @@ class DataSpec:
     tokens_per_sample: int | None
 
 
+def _data_path(root: str, base_dir: Path) -> Path:
+    """A relative data path, looked up from the config file's folder first (so the
+    experiment runs from any working directory), then from the working directory."""
+    path = Path(root).expanduser()
+    if path.is_absolute():
+        return path
+    beside_config = base_dir / path
+    return beside_config if beside_config.exists() or not path.exists() else path
+
+
 def build_dataset(config: DataConfig, base_dir: Path, seed: int = 0) -> DataSpec:
     """Build the dataset named by ``data.name`` with ``data.params`` as keyword arguments.
 
     Built-in datasets take the experiment's ``seed`` unless ``data.params.seed`` is set."""
     name = config.name
     params = dict(config.params)
+    if name == "image-folder" and isinstance(params.get("root"), str):
+        params["root"] = str(_data_path(params["root"], base_dir))
     if name in BUILTIN_DATASET_FACTORIES:
         params.setdefault("seed", seed)
         dataset = call_factory(BUILTIN_DATASET_FACTORIES[name], params, "data.params", f"built-in dataset '{name}'")

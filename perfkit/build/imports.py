@@ -9,20 +9,32 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from perfkit.errors import BuildError
+from perfkit.errors import BuildError, PerfkitError
 
 
 def resolve_callable(spec: str, base_dir: Path, key: str) -> Callable[..., Any]:
     """Import ``package.module:attr`` from ``base_dir`` first, then ``sys.path``.
+
+    ``base_dir`` (the config file's folder) goes to the front of ``sys.path`` and stays
+    there, as a script's folder does for ``python script.py``: a factory may import
+    sibling modules when it is called, and DataLoader workers started with spawn or
+    forkserver import the dataset's module again by name.
+
+    Modules imported from another config's folder are dropped from the module cache
+    first (``perfkit compare a/exp.yaml b/exp.yaml``, each next to its own ``models.py``
+    and helpers): Python's cache would otherwise hand the second config the first
+    config's code, and the comparison would silently measure one model twice.
 
     ``key`` is the dotted config key the spec came from, for the error message.
     """
     module_name, _, attr_path = spec.partition(":")
     if not module_name or not attr_path:
         raise BuildError(f"{key}: '{spec}' is not of the form package.module:callable")
-    inserted = str(base_dir) not in sys.path
-    if inserted:
-        sys.path.insert(0, str(base_dir))
+    folder = str(base_dir)
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    _forget_other_config_folders(base_dir)
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import-time failure of user code is an input error
@@ -30,9 +42,6 @@ def resolve_callable(spec: str, base_dir: Path, key: str) -> Callable[..., Any]:
             f"{key}: cannot import module '{module_name}' for '{spec}' ({type(exc).__name__}: {exc}); "
             f"it is looked up in {base_dir} first, then on sys.path"
         ) from exc
-    finally:
-        if inserted and str(base_dir) in sys.path:
-            sys.path.remove(str(base_dir))
     target: Any = module
     for part in attr_path.split("."):
         if not hasattr(target, part):
@@ -41,6 +50,33 @@ def resolve_callable(spec: str, base_dir: Path, key: str) -> Callable[..., Any]:
     if not callable(target):
         raise BuildError(f"{key}: '{spec}' is not callable")
     return target  # type: ignore[no-any-return]
+
+
+#: Config folders user code was imported from in this process.
+_CONFIG_FOLDERS: set[Path] = set()
+
+
+def _forget_other_config_folders(base_dir: Path) -> None:
+    """Drop from the module cache every module loaded from another config's folder, so
+    that this config's imports (its factory's module and any sibling it imports) find
+    the files beside this config, not same-named ones beside an earlier config."""
+    here = base_dir.resolve()
+    _CONFIG_FOLDERS.add(here)
+    others = [folder for folder in _CONFIG_FOLDERS if folder != here]
+    if not others:
+        return
+    stale = []
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if not origin:
+            continue
+        path = Path(origin).resolve()
+        if not path.is_relative_to(here) and any(path.is_relative_to(folder) for folder in others):
+            stale.append(name)
+    for name in stale:
+        del sys.modules[name]
+    if stale:
+        importlib.invalidate_caches()
 
 
 def check_params(factory: Callable[..., Any], params: Mapping[str, Any], key: str, what: str) -> None:
@@ -79,6 +115,8 @@ def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], key: st
     check_params(factory, params, key, what)
     try:
         return factory(**params)
+    except PerfkitError:
+        raise  # perfkit's own builders already name the key and the fix
     except (TypeError, ValueError) as exc:
         raise BuildError(
             f"{key}: {what} rejected its parameters ({type(exc).__name__}: {_first_line(exc)}); "

@@ -59,8 +59,10 @@ def build_optimizer(
 ) -> OptimizerSetup:
     """Build the optimizer and scheduler; torch's refusals become :class:`BuildError`.
 
-    ``variant`` says what torch will run: with foreach/fused unset, torch picks foreach
-    when every parameter is on CUDA and a per-parameter for-loop otherwise."""
+    ``variant`` says what torch will run: torch picks foreach by itself only when *both*
+    foreach and fused are unset and every parameter is on CUDA; any explicit setting
+    (``fused: false`` included) that does not ask for foreach or fused means the
+    per-parameter for-loop."""
     cls = OPTIMIZER_CLASSES[config.name]
     kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
     for key in _PASS_THROUGH:
@@ -80,20 +82,38 @@ def build_optimizer(
         raise BuildError(f"optimizer{culprit}: torch refused {cls.__name__}({_fmt(kwargs)}): {exc}") from exc
     if config.fused:
         variant = "fused"
-    elif config.foreach:
+    elif config.foreach or (config.foreach is None and config.fused is None and device_type == "cuda"):
         variant = "foreach"
-    elif config.foreach is False:
-        variant = "for-loop"
     else:
-        variant = "foreach" if device_type == "cuda" else "for-loop"
-    scheduler = build_scheduler(config.scheduler, optimizer, config.lr, default_total_steps)
+        variant = "for-loop"
+    try:
+        scheduler = build_scheduler(config.scheduler, optimizer, config.lr, default_total_steps, _uses_momentum(config))
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise BuildError(f"optimizer.scheduler: torch refused the {config.scheduler.name} schedule for {cls.__name__}: {exc}") from exc
     return OptimizerSetup(optimizer=optimizer, scheduler=scheduler, variant=variant)
 
 
+def _uses_momentum(config: OptimizerConfig) -> bool:
+    """Whether the configured optimizer already keeps momentum (Adam's beta1, or SGD's and
+    RMSprop's momentum when set above 0)."""
+    if config.name in ("adam", "adamw"):
+        return True
+    return config.name in ("sgd", "rmsprop") and bool(config.momentum)
+
+
 def build_scheduler(
-    config: SchedulerConfig, optimizer: Optimizer, base_lr: float, default_total_steps: int
+    config: SchedulerConfig,
+    optimizer: Optimizer,
+    base_lr: float,
+    default_total_steps: int,
+    cycle_momentum: bool = True,
 ) -> LRScheduler | None:
-    """A scheduler stepped once per optimizer step, or ``None`` for ``name: none``."""
+    """A scheduler stepped once per optimizer step, or ``None`` for ``name: none``.
+
+    ``onecycle`` cycles momentum (beta1) only when the optimizer already uses it
+    (``cycle_momentum``): for SGD or RMSprop without momentum, torch's OneCycleLR would
+    switch momentum on at 0.95, and the run would time an optimizer with a momentum
+    buffer the config does not have; Adagrad has none and torch would refuse."""
     sched = torch.optim.lr_scheduler
     total = config.total_steps or default_total_steps
     if config.name == "none":
@@ -109,7 +129,7 @@ def build_scheduler(
                 f"optimizer.scheduler.total_steps: onecycle needs at least the run's {default_total_steps} "
                 f"optimizer steps (loop.warmup_steps + loop.steps), got {total}; raise it or leave it unset"
             )
-        return sched.OneCycleLR(optimizer, max_lr=config.max_lr or base_lr, total_steps=total)
+        return sched.OneCycleLR(optimizer, max_lr=config.max_lr or base_lr, total_steps=total, cycle_momentum=cycle_momentum)
     if config.name == "linear-warmup":
         warmup = config.warmup_steps or max(1, total // 10)
         return sched.LinearLR(optimizer, start_factor=1.0 / (warmup + 1), end_factor=1.0, total_iters=warmup)

@@ -214,6 +214,14 @@ def _collect_lines(node: yaml.Node, prefix: Key, out: dict[Key, int], source: Pa
 
 
 def _where(key: Key, path: Path | None, lines: Mapping[Key, int], overrides: Mapping[Key, str]) -> str:
+    """Where ``key`` was set: the override that set it or a key under it (an error on
+    ``model.params`` after ``--set model.params.n_heads=3`` blames that flag, the one
+    thing the user changed), else the nearest YAML line at or above it, else the file."""
+    if key in overrides:
+        return overrides[key]
+    deeper = [label for k, label in overrides.items() if len(k) > len(key) and k[: len(key)] == key]
+    if deeper:
+        return deeper[-1]
     for depth in range(len(key), 0, -1):
         prefix = key[:depth]
         if prefix in overrides:

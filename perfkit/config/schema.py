@@ -25,7 +25,8 @@ from perfkit.config.names import BUILTIN_DATASETS, BUILTIN_MODELS, OPTIMIZERS, S
 
 MAX_BATCH = 1 << 20
 MAX_WORKERS = 256
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+#: What torch.device accepts: no leading zeros, ASCII digits only, nothing around it.
+_DEVICE_RE = re.compile(r"auto|cpu|cuda|cuda:(0|[1-9][0-9]{0,3})", re.ASCII)
 
 
 def _no_bool(value: Any) -> Any:
@@ -469,7 +470,7 @@ class ExperimentConfig(Section):
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        if not _DEVICE_RE.match(value):
+        if not _DEVICE_RE.fullmatch(value):
             raise ValueError(f"'{value}' is not one of auto, cpu, cuda, cuda:N")
         return value
 

@@ -20,7 +20,10 @@ def resolve_device(spec: str) -> torch.device:
     """``auto`` → ``cuda`` when available, else ``cpu``; validates ``cuda:N``."""
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:  # the schema's pattern should have refused it already
+        raise BuildError(f"device: '{spec}' is not a device torch knows ({exc}); use auto, cpu, cuda or cuda:N") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
             build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"

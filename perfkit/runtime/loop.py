@@ -241,6 +241,13 @@ def run_loop(
                     f"data.name: loading a batch failed at step {index} ({_last_line(cause)}); "
                     "check the dataset (PERFKIT_DEBUG=1 shows the traceback)"
                 ) from cause
+            except _OptimizerError as exc:
+                cause = exc.__cause__ or exc
+                raise BuildError(
+                    f"optimizer: the optimizer phase failed at step {index} ({type(cause).__name__}: "
+                    f"{_first_line(cause)}); check optimizer.fused/foreach and the optimizer's options for this "
+                    f"device and torch {torch.__version__} (PERFKIT_DEBUG=1 shows the traceback)"
+                ) from cause
             except torch.OutOfMemoryError as exc:
                 raise BuildError(
                     f"data.batch_size: out of device memory at step {index} ({_first_line(exc)}); "
@@ -273,6 +280,17 @@ def run_loop(
 
 class _DataError(Exception):
     """The DataLoader raised while producing a batch (the cause holds the original)."""
+
+
+class _OptimizerError(Exception):
+    """The optimizer phase raised (the cause holds the original)."""
+
+
+def marks_per_step(grad_accum: int) -> int:
+    """Device-timer marks one step places (at most): its start, four per micro-batch
+    (after data, h2d, forward, backward), the monitoring boundary, the optimizer, the end.
+    The runner pre-creates that many CUDA events per step (:class:`CudaEventTimer`)."""
+    return 4 * grad_accum + 4
 
 
 def compiled_graphs() -> int:
@@ -374,18 +392,25 @@ def _run_step(
                 grad_norm = grad_norm / _scale_tensor(work.scaler)
         boundary(None)
     with phase_range("optimizer"):
-        if options.grad_clip is not None:
+        try:
+            if options.grad_clip is not None:
+                if work.scaler is not None:
+                    work.scaler.unscale_(work.optimizer)
+                grad_norm = nn.utils.clip_grad_norm_(params, options.grad_clip)
             if work.scaler is not None:
-                work.scaler.unscale_(work.optimizer)
-            grad_norm = nn.utils.clip_grad_norm_(params, options.grad_clip)
-        if work.scaler is not None:
-            work.scaler.step(work.optimizer)
-            work.scaler.update()
-        else:
-            work.optimizer.step()
-        work.optimizer.zero_grad(set_to_none=True)
-        if work.scheduler is not None:
-            work.scheduler.step()
+                work.scaler.step(work.optimizer)
+                work.scaler.update()
+            else:
+                work.optimizer.step()
+            work.optimizer.zero_grad(set_to_none=True)
+            if work.scheduler is not None:
+                work.scheduler.step()
+        except torch.OutOfMemoryError:
+            raise
+        except (RuntimeError, ValueError, TypeError, AssertionError) as exc:
+            # e.g. fused: true on a device or torch build whose kernels do not support
+            # it: torch only checks at the first step(), so blame the optimizer here.
+            raise _OptimizerError() from exc
     boundary("optimizer")
     step_loss = losses[0] if len(losses) == 1 else torch.stack(losses).sum()
     grad_norm = grad_norm.detach() if grad_norm is not None else None

@@ -35,7 +35,7 @@ from perfkit.runtime.clock import (
 from perfkit.runtime.device import capture_environment, resolve_device
 from perfkit.runtime.flops import FlopCount, count_step_flops
 from perfkit.runtime.host_memory import peak_rss_bytes
-from perfkit.runtime.loop import LoopOptions, StepTracer, Workload, run_loop
+from perfkit.runtime.loop import LoopOptions, StepTracer, Workload, marks_per_step, run_loop
 from perfkit.runtime.peaks import effective_peak_flops_per_s
 from perfkit.runtime.toggles import (
     AmpPlan,
@@ -179,7 +179,7 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
         track_grad_norm=cfg.loop.track_grad_norm,
         sync=sync and cuda,
     )
-    boundaries = (options.warmup_steps + options.steps) * (4 * options.grad_accum + 3)
+    boundaries = (options.warmup_steps + options.steps) * marks_per_step(options.grad_accum)
     timer: DeviceTimer = CudaEventTimer(device, capacity=boundaries) if cuda else NullDeviceTimer()
     trace_path: str | None = None
     trace_analysis: dict[str, Any] | None = None

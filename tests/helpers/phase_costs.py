@@ -140,3 +140,14 @@ class Volumetric(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x).mean(dim=(2, 3, 4))  # type: ignore[no-any-return]
+
+
+class SparseEmbedding(torch.nn.Module):
+    """A model with sparse gradients: Adam's step() refuses them (an optimizer failure)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(10, 2, sparse=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding(x[:, 0].long().clamp(0, 9))  # type: ignore[no-any-return]

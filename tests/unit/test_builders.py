@@ -65,7 +65,34 @@ def test_user_model_from_config_folder(tmp_path: Path) -> None:
     )
     model = build_model(ModelConfig(name="my_models:tiny", params={"out": 7}), tmp_path)
     assert model(torch.randn(2, 4)).shape == (2, 7)
-    assert str(tmp_path) not in sys.path  # the folder is not left on sys.path
+    # The folder stays first on sys.path, as a script's folder does: the factory may
+    # import siblings when called, and spawned DataLoader workers re-import by name.
+    assert sys.path[0] == str(tmp_path)
+    sys.path.remove(str(tmp_path))
+
+
+def test_same_module_name_in_two_config_folders(tmp_path: Path) -> None:
+    """compare a/exp.yaml b/exp.yaml, each with its own usermod.py: each config gets its own."""
+    for folder, width in (("a", 3), ("b", 96)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "helper_widths.py").write_text(f"WIDTH = {width}\n")
+        (tmp_path / folder / "usermod_twins.py").write_text(
+            "import torch\n"
+            "def make():\n"
+            "    import helper_widths  # a sibling, imported when the factory runs\n"
+            "    return torch.nn.Linear(4, helper_widths.WIDTH)\n"
+        )
+    try:
+        a = build_model(ModelConfig(name="usermod_twins:make"), tmp_path / "a")
+        b = build_model(ModelConfig(name="usermod_twins:make"), tmp_path / "b")
+        again = build_model(ModelConfig(name="usermod_twins:make"), tmp_path / "a")  # interleaved: a, b, a
+        assert (a.out_features, b.out_features, again.out_features) == (3, 96, 3)
+    finally:
+        for folder in ("a", "b"):
+            if str(tmp_path / folder) in sys.path:
+                sys.path.remove(str(tmp_path / folder))
+        sys.modules.pop("usermod_twins", None)
+        sys.modules.pop("helper_widths", None)
 
 
 def test_user_model_import_errors(tmp_path: Path) -> None:
@@ -199,6 +226,24 @@ def test_default_variant_is_what_torch_picks() -> None:
     assert build_optimizer(OptimizerConfig(), _params(), 10, device_type="cuda").variant == "foreach"
     assert build_optimizer(OptimizerConfig(), _params(), 10, device_type="cpu").variant == "for-loop"
     assert build_optimizer(OptimizerConfig(foreach=False), _params(), 10, device_type="cuda").variant == "for-loop"
+    # torch only picks foreach itself when both are unset: fused: false means the for-loop.
+    assert build_optimizer(OptimizerConfig(fused=False), _params(), 10, device_type="cuda").variant == "for-loop"
+
+
+def test_onecycle_keeps_the_optimizer_the_config_describes() -> None:
+    """OneCycleLR would switch momentum on for SGD without it (timing another optimizer)
+    and refuses Adagrad outright; momentum is cycled only where the optimizer has it."""
+    onecycle = {"name": "onecycle", "max_lr": 0.5}
+    plain = build_optimizer(OptimizerConfig(name="sgd", lr=0.1, scheduler=onecycle), _params(), 10)
+    plain.optimizer.step()
+    plain.scheduler.step()  # type: ignore[union-attr]
+    assert plain.optimizer.param_groups[0]["momentum"] == 0
+    assert all("momentum_buffer" not in s or s["momentum_buffer"] is None for s in plain.optimizer.state.values())
+    adagrad = build_optimizer(OptimizerConfig(name="adagrad", lr=0.1, scheduler=onecycle), _params(), 10)
+    adagrad.optimizer.step()
+    adagrad.scheduler.step()  # type: ignore[union-attr]
+    with_momentum = build_optimizer(OptimizerConfig(name="sgd", lr=0.1, momentum=0.9, scheduler=onecycle), _params(), 10)
+    assert with_momentum.optimizer.param_groups[0]["momentum"] != 0.9  # cycled, as the user asked
 
 
 def test_onecycle_must_cover_the_run() -> None:

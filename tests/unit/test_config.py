@@ -104,6 +104,10 @@ def test_device_validation() -> None:
     with pytest.raises(ConfigError, match=r"device: 'gpu' is not one of auto, cpu, cuda, cuda:N"):
         config_from_dict({"device": "gpu"})
     assert config_from_dict({"device": "cuda:1"}).config.device == "cuda:1"
+    # What torch.device would reject must be refused here, not crash later.
+    for bad in ("cuda:01", "cuda:99999999999999999999", "cuda:\u0663", "cpu\n", " cpu"):
+        with pytest.raises(ConfigError, match=r"is not one of auto, cpu, cuda, cuda:N"):
+            config_from_dict({"device": bad})
 
 
 def test_overrides_are_parsed_as_yaml_and_located(write_yaml, tiny_config) -> None:  # type: ignore[no-untyped-def]
@@ -116,6 +120,9 @@ def test_overrides_are_parsed_as_yaml_and_located(write_yaml, tiny_config) -> No
         load_config(path, ["loop.stepz=3"])
     with pytest.raises(ConfigError, match=r"--set loop\.steps=0: loop\.steps: must be at least 1 \(got 0\)"):
         load_config(path, ["loop.steps=0"])
+    # An error on a section whose key the user set deeper down blames that flag.
+    with pytest.raises(ConfigError, match=r"^--set modle\.name=x: modle: unknown key; did you mean 'model'\?"):
+        load_config(path, ["modle.name=x"])
 
 
 def test_parse_override_rejects_malformed() -> None:

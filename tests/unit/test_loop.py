@@ -92,6 +92,30 @@ def test_grad_accum_counts_every_micro_batch(config_file) -> None:  # type: igno
     assert result.counters.samples_per_step == 6
 
 
+@pytest.mark.parametrize("extra", [[], ["loop.grad_clip=1.0"], ["loop.track_grad_norm=false"]])
+def test_the_event_pool_covers_every_mark_a_step_places(config_file, monkeypatch: pytest.MonkeyPatch, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """CUDA events are pre-created per step (marks_per_step); a mark beyond the pool would
+    create its event inside a timed phase. Counted here with a fake device timer."""
+    from perfkit.runtime import runner
+    from perfkit.runtime.clock import NullDeviceTimer
+    from perfkit.runtime.loop import marks_per_step
+
+    marks: list[int] = []
+
+    class CountingTimer(NullDeviceTimer):
+        def mark(self) -> int:
+            marks.append(1)
+            return -1
+
+    monkeypatch.setattr(runner, "NullDeviceTimer", CountingTimer)
+    path = config_file(mode="fake", item_ms=1.0, fwd=1.0, bwd=1.0, loop__grad_accum=3)
+    result = run_experiment(load_config(path, extra), clock=phase_costs.CLOCK)
+    per_step = len(marks) / len(result.steps)
+    assert per_step <= marks_per_step(3)
+    if not extra:
+        assert per_step == marks_per_step(3)  # the default loop places every one of them
+
+
 def test_real_clock_ground_truth_within_ten_percent(config_file) -> None:  # type: ignore[no-untyped-def]
     # Known costs by sleeping: one 40 ms item of data, 60 ms forward, 50 ms backward (one
     # sleep per phase, so scheduler overshoot is paid once per phase). The costs are large
@@ -195,6 +219,15 @@ def test_interrupt_in_warmup_blames_no_measured_step_for_compiling(config_file) 
     result = run_experiment(load_config(path, overrides), clock=phase_costs.CLOCK)
     assert result.partial and all(s.warmup for s in result.steps)
     assert "compile-in-measured-steps" not in [w.code for w in result.warnings]
+
+
+def test_an_optimizer_failure_blames_the_optimizer(config_file) -> None:  # type: ignore[no-untyped-def]
+    from perfkit.errors import BuildError
+
+    path = config_file(mode="fake", item_ms=0.0, fwd=0.0, bwd=0.0)
+    overrides = ["model.name=phase_costs:SparseEmbedding", "model.params={}", "optimizer.name=adam", "loop.track_grad_norm=false"]
+    with pytest.raises(BuildError, match=r"optimizer: the optimizer phase failed at step 0 \(RuntimeError: .*sparse"):
+        run_experiment(load_config(path, overrides), clock=phase_costs.CLOCK)
 
 
 def test_epochs_roll_over(config_file) -> None:  # type: ignore[no-untyped-def]
