@@ -71,7 +71,9 @@ def build_optimizer(
             kwargs[key] = tuple(value) if key == "betas" else value
     accepted = inspect.signature(cls).parameters
     for key in list(kwargs):
-        if key not in accepted:
+        if key not in accepted and kwargs[key] is False:
+            del kwargs[key]  # "off" for an option this optimizer does not have: nothing to pass
+        elif key not in accepted:
             raise BuildError(
                 f"optimizer.{key}: torch {torch.__version__} {cls.__name__} has no '{key}' option; remove it"
             )
@@ -121,6 +123,12 @@ def build_scheduler(
     if config.name == "step":
         return sched.StepLR(optimizer, step_size=config.step_size or 30, gamma=config.gamma if config.gamma is not None else 0.1)
     if config.name == "cosine":
+        # Past T_max, CosineAnnealingLR climbs back up: the run would train at rising LRs.
+        if total < default_total_steps:
+            raise BuildError(
+                f"optimizer.scheduler.total_steps: cosine over {total} steps would climb back up within the "
+                f"run's {default_total_steps} optimizer steps (loop.warmup_steps + loop.steps); raise it or leave it unset"
+            )
         return sched.CosineAnnealingLR(optimizer, T_max=total, eta_min=config.min_lr or 0.0)
     if config.name == "onecycle":
         # OneCycleLR raises if stepped past total_steps: it must cover the whole run.

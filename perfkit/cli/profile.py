@@ -138,14 +138,21 @@ def profile(
 def validate(
     config: Annotated[Path, typer.Argument(help="Experiment YAML.")],
     set_: SetOption = None,
+    amp: Annotated[Amp | None, typer.Option("--amp", help="Shorthand for --set toggles.amp=…")] = None,
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="toggles.channels_last")] = None,
+    compile_model: Annotated[bool | None, typer.Option("--compile/--no-compile", help="toggles.compile")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="data.num_workers")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="loop.steps (measured steps)")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")] = None,
 ) -> None:
-    """Check an experiment file without running it (schema, names, device, imports).
+    """Check an experiment file without running it (schema, names, device, imports),
+    with the same overrides and shorthand flags as `perfkit profile`.
 
-    Example: perfkit validate configs/resnet.yaml --set data.num_workers=2
+    Example: perfkit validate configs/resnet.yaml --set data.num_workers=2 --amp bf16
     """
     from perfkit.config import load_config
 
-    loaded = load_config(config, list(set_ or []))
+    loaded = load_config(config, shorthand_overrides(set_, amp, channels_last, workers, steps, device, compile_model))
     from perfkit.runtime.preflight import preflight
 
     preflight(loaded)

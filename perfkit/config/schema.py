@@ -250,10 +250,10 @@ class OptimizerConfig(Section):
     @model_validator(mode="after")
     def _applicable(self) -> OptimizerConfig:
         _reject_inapplicable(self, self._APPLIES, self.name, "optimizer")
-        if self.nesterov and (not self.momentum or (self.dampening or 0.0) != 0.0):
-            raise ValueError(
-                "@nesterov: needs momentum > 0 and dampening 0; set optimizer.momentum (e.g. 0.9)"
-            )
+        if self.nesterov and not self.momentum:
+            raise ValueError("@nesterov: needs momentum > 0 and dampening 0; set optimizer.momentum (e.g. 0.9)")
+        if self.nesterov and (self.dampening or 0.0) != 0.0:
+            raise ValueError(f"@nesterov: needs dampening 0 (got {self.dampening}); remove optimizer.dampening")
         if self.foreach and self.fused:
             raise ValueError("@fused: foreach and fused are exclusive; set at most one of them to true")
         return self
@@ -315,6 +315,8 @@ class TogglesConfig(Section):
         # YAML 1.1 reads a bare `off` as False: accept it as the string it looks like.
         if value is False:
             return "off"
+        if value is True:  # `on`, `yes` or `true`: which precision is meant is not said
+            raise ValueError("YAML reads on/yes/true as a boolean, not a mode; choose amp: bf16 or amp: fp16")
         return value
 
 
@@ -511,8 +513,15 @@ def _did_you_mean(value: str, choices: tuple[str, ...] | list[str]) -> str:
 def _reject_inapplicable(
     section: BaseModel, applies: dict[str, tuple[str, ...]], name: str, what: str
 ) -> None:
-    for key, names in applies.items():
-        if key in section.model_fields_set and getattr(section, key) is not None and name not in names:
-            raise ValueError(
-                f"@{key}: does not apply to {what} '{name}' (it is for {', '.join(names)}); remove it"
-            )
+    """Refuse options set for another choice (``momentum`` with adam), all in one error
+    that points at the first. ``null`` and ``false`` mean "off" and pass: a starter
+    file's ``nesterov: false`` or ``fused: false`` must not block switching optimizers."""
+    bad = [
+        (key, names)
+        for key, names in applies.items()
+        if key in section.model_fields_set and getattr(section, key) not in (None, False) and name not in names
+    ]
+    if bad:
+        key, names = bad[0]
+        also = f" (also: {', '.join(k for k, _ in bad[1:])})" if len(bad) > 1 else ""
+        raise ValueError(f"@{key}: does not apply to {what} '{name}' (it is for {', '.join(names)}); remove it{also}")

@@ -83,6 +83,10 @@ def test_validate_and_init(tmp_path: Path) -> None:
     valid = invoke("validate", target)
     assert valid.exit_code == 0, valid.output
     assert "valid · model convnet" in valid.stdout
+    shorthand = invoke("validate", target, "--amp", "bf16", "--workers", "1", "--steps", "7")
+    assert shorthand.exit_code == 0, shorthand.output
+    assert "(batch 32, 1 workers)" in shorthand.stdout and "7 steps" in shorthand.stdout and "amp bf16" in shorthand.stdout
+    assert_clean_error(invoke("validate", target, "--amp", "fp16", "--device", "cpu"), "--amp fp16", "toggles.amp: fp16 needs a CUDA device")
     assert_clean_error(invoke("init", target), "already exists", "--force")
     assert invoke("init", target, "--force").exit_code == 0
 

@@ -246,9 +246,12 @@ def test_onecycle_keeps_the_optimizer_the_config_describes() -> None:
     assert with_momentum.optimizer.param_groups[0]["momentum"] != 0.9  # cycled, as the user asked
 
 
-def test_onecycle_must_cover_the_run() -> None:
+def test_onecycle_and_cosine_must_cover_the_run() -> None:
     config = OptimizerConfig(scheduler={"name": "onecycle", "total_steps": 5})
     with pytest.raises(BuildError, match=r"optimizer\.scheduler\.total_steps: onecycle needs at least the run's 10"):
+        build_optimizer(config, _params(), default_total_steps=10)
+    config = OptimizerConfig(scheduler={"name": "cosine", "total_steps": 5})
+    with pytest.raises(BuildError, match=r"optimizer\.scheduler\.total_steps: cosine over 5 steps would climb back up"):
         build_optimizer(config, _params(), default_total_steps=10)
 
 

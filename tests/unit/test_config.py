@@ -85,6 +85,20 @@ def test_option_not_applicable_to_optimizer(write_yaml, tiny_config) -> None:  #
     tiny_config["optimizer"] = {"name": "adam", "momentum": 0.9}
     with pytest.raises(ConfigError, match=r"optimizer\.momentum: does not apply to optimizer 'adam' \(it is for sgd, rmsprop\)"):
         load_config(write_yaml(tiny_config))
+    tiny_config["optimizer"] = {"name": "adam", "momentum": 0.9, "lr_decay": 0.1}
+    with pytest.raises(ConfigError, match=r"remove it \(also: lr_decay\)$"):
+        load_config(write_yaml(tiny_config))
+    # "Off" values of options another optimizer has are no obstacle to switching.
+    tiny_config["optimizer"] = {"name": "adam", "momentum": None, "nesterov": False, "centered": False}
+    assert load_config(write_yaml(tiny_config)).config.optimizer.name == "adam"
+    tiny_config["optimizer"] = {"name": "rmsprop", "fused": False}
+    assert load_config(write_yaml(tiny_config)).config.optimizer.fused is False
+
+
+def test_amp_on_is_not_a_mode() -> None:
+    with pytest.raises(ConfigError, match=r"toggles\.amp: YAML reads on/yes/true as a boolean, not a mode; choose amp: bf16"):
+        config_from_dict({"toggles": {"amp": True}})
+    assert config_from_dict({"toggles": {"amp": False}}).config.toggles.amp == "off"
 
 
 def test_nesterov_needs_momentum() -> None:
