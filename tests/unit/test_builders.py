@@ -184,6 +184,14 @@ def test_image_folder_needs_pillow_or_decodes(tmp_path: Path, monkeypatch: pytes
     spec = build_dataset(config, HERE)
     x, y = spec.dataset[1]
     assert x.shape == (3, 8, 8) and y == 1
+    # Workers started with spawn/forkserver receive the dataset pickled.
+    import pickle
+
+    assert len(pickle.loads(pickle.dumps(spec.dataset))) == 2  # type: ignore[arg-type]
+    # A relative root is found beside the config, whatever the working directory.
+    monkeypatch.chdir(HERE)
+    beside = build_dataset(DataConfig(name="image-folder", params={"root": tmp_path.name, "image_size": 8}), tmp_path.parent)
+    assert len(beside.dataset) == 2  # type: ignore[arg-type]
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(BuildError, match="needs Pillow"):
         build_dataset(config, HERE)
