@@ -57,18 +57,25 @@ _CONFIG_FOLDERS: set[Path] = set()
 
 
 def _forget_other_config_folders(base_dir: Path) -> None:
-    """Drop from the module cache every module loaded from another config's folder, so
-    that this config's imports (its factory's module and any sibling it imports) find
-    the files beside this config, not same-named ones beside an earlier config."""
+    """Drop from the module cache the modules an earlier config's folder provided under a
+    name that this config's folder provides too, so that this config's imports (its
+    factory's module and any sibling it imports) find the files beside this config.
+    Modules this folder does not shadow stay cached: re-importing them would give their
+    classes new identities for no reason."""
     here = base_dir.resolve()
     _CONFIG_FOLDERS.add(here)
     others = [folder for folder in _CONFIG_FOLDERS if folder != here]
     if not others:
         return
+    shadowed = {
+        top
+        for top in {name.split(".")[0] for name in sys.modules}
+        if (here / f"{top}.py").is_file() or (here / top / "__init__.py").is_file()
+    }
     stale = []
     for name, module in list(sys.modules.items()):
         origin = getattr(module, "__file__", None)
-        if not origin:
+        if not origin or name.split(".")[0] not in shadowed:
             continue
         path = Path(origin).resolve()
         if not path.is_relative_to(here) and any(path.is_relative_to(folder) for folder in others):
