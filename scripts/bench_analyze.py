@@ -3,6 +3,7 @@
     python scripts/bench_analyze.py                 # generate a ~50 MB Kineto-like trace
     python scripts/bench_analyze.py --size-mb 1000 --repeats 1
     python scripts/bench_analyze.py --dense --size-mb 1000 --repeats 1
+    python scripts/bench_analyze.py --dense --compact --size-mb 1000 --repeats 1
     python scripts/bench_analyze.py TRACE [--repeats 5]
 
 Each measurement runs in a fresh Python process, alternating perfkit and json.load so that
@@ -23,6 +24,11 @@ a temporary directory and is deleted unless ``--keep`` is given.
 ``--dense`` generates the worst case for perfkit's memory instead: nothing but short
 ``cpu_op`` events on one thread (4.15 M events in 1.07 GB, a ``ProfilerStep`` every 2000),
 so that every event is kept and enters the host call tree.
+
+``--compact`` writes either trace one event per line without spaces
+(``json.dumps(e, separators=(",", ":"))``), as re-saved or minified traces are: the same
+bytes then hold about twice the events (``--dense --compact``: ~9 M events per GB), and
+perfkit's memory grows with the event count, not the file size.
 """
 
 from __future__ import annotations
@@ -83,7 +89,13 @@ KERNELS = [
 ]
 
 
+#: Set by ``--compact``: one event per line, no spaces (see the module doc).
+COMPACT = False
+
+
 def _block(e: dict[str, Any]) -> str:
+    if COMPACT:
+        return json.dumps(e, separators=(",", ":"))
     head = {k: v for k, v in e.items() if k != "args"}
     text = "  {\n    " + json.dumps(head)[1:-1]
     if "args" in e:
@@ -190,6 +202,9 @@ def main() -> None:
     parser.add_argument(
         "--dense", action="store_true", help="generate only cpu_ops on one thread (memory worst case)"
     )
+    parser.add_argument(
+        "--compact", action="store_true", help="write the generated trace one event per line"
+    )
     args = parser.parse_args()
 
     tmp = None
@@ -197,6 +212,8 @@ def main() -> None:
     if path is None:
         tmp = tempfile.mkdtemp(prefix="perfkit-bench-")
         path = Path(tmp) / "bench.pt.trace.json"
+        global COMPACT
+        COMPACT = args.compact
         (generate_dense if args.dense else generate)(path, args.size_mb)
     size = path.stat().st_size
     print(f"trace: {path} ({size / 1e6:.1f} MB)")

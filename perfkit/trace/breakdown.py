@@ -23,7 +23,7 @@ Other add up to the step's length to the nanosecond (integer arithmetic).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -41,28 +41,35 @@ BoolArray = npt.NDArray[np.bool_]
 
 def category_masks(index: TraceIndex) -> dict[str, BoolArray]:
     """Row masks of every category but Other, in priority order."""
+    return dict(_category_masks(index))
+
+
+def _category_masks(index: TraceIndex) -> Iterator[tuple[str, BoolArray]]:
+    """:func:`category_masks` one at a time (only one full-length mask alive at once)."""
     store = index.store
     comm_kernel_names = store.name_ids(is_communication_kernel)
     gloo_names = store.name_ids(is_communication_range)
     loader_names = store.name_ids(
         lambda n: DATALOADER_RE.match(n) is not None or n == PHASE_RANGES["data"]
     )
-    host = store.mask(Category.CPU_OP, Category.USER_ANNOTATION)
     comm_kernel = index.is_kernel & store.has_name(comm_kernel_names)
-    return {
-        "Kernel": index.is_kernel & ~comm_kernel,
-        "Memcpy": store.cat == int(Category.MEMCPY),
-        "Memset": store.cat == int(Category.MEMSET),
-        "Communication": comm_kernel | (host & store.has_name(gloo_names)),
-        "Runtime": store.mask(Category.RUNTIME, Category.DRIVER),
-        "DataLoader": host & store.has_name(loader_names),
-        "CPU Exec": index.is_host_op,
-    }
+    yield "Kernel", index.is_kernel & ~comm_kernel
+    yield "Memcpy", store.cat == int(Category.MEMCPY)
+    yield "Memset", store.cat == int(Category.MEMSET)
+    host = store.mask(Category.CPU_OP, Category.USER_ANNOTATION)
+    comm_kernel |= host & store.has_name(gloo_names)
+    yield "Communication", comm_kernel
+    del comm_kernel
+    yield "Runtime", store.mask(Category.RUNTIME, Category.DRIVER)
+    host &= store.has_name(loader_names)
+    yield "DataLoader", host
+    del host
+    yield "CPU Exec", index.is_host_op
 
 
 def step_breakdowns(index: TraceIndex) -> list[dict[str, int]]:
     """One ``{category: ns}`` per step; each sums to its step's duration."""
-    merged = {name: index.intervals(mask) for name, mask in category_masks(index).items()}
+    merged = {name: index.intervals(mask) for name, mask in _category_masks(index)}
     return [breakdown_of(w, merged) for w in index.steps.windows]
 
 

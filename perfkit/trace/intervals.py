@@ -27,32 +27,43 @@ def merge(starts: IntArray, ends: IntArray, *, owned: bool = False) -> Intervals
     ``owned=True`` lets the function reuse ``starts``/``ends`` as scratch space (the
     caller's temporaries): merging millions of intervals then needs about one extra array.
     """
-    keep = ends > starts
-    if keep.all():
-        s, e = starts, ends
-    else:
-        s, e = starts[keep], ends[keep]
-        owned = True
+    if owned:
+        return merge_owned([starts, ends])
+    out_starts, out_ends = merge_owned([starts, ends.copy()])
+    return (out_starts.copy() if out_starts is starts else out_starts), out_ends
+
+
+def merge_owned(parts: list[IntArray]) -> Intervals:
+    """:func:`merge` of ``parts = [starts, ends]``, which it empties: with no reference
+    left elsewhere, each input is freed as soon as its output is made, and ``ends`` is
+    used as scratch space. Peak memory: the inputs, one byte per interval, and the output.
+    """
+    e = parts.pop()
+    s = parts.pop()
+    keep = e > s
+    if not keep.all():
+        s, e = s[keep], e[keep]
     del keep
     if s.size == 0:
         return empty()
     if s.size > 1 and not bool((s[1:] >= s[:-1]).all()):
         order = np.argsort(s, kind="stable")
-        s, e = s[order], e[order]
-        owned = True
+        s = s[order]
+        e = e[order]
         del order
-    running_end = np.maximum.accumulate(e, out=e if owned else None)
+    running_end = np.maximum.accumulate(e, out=e)
+    del e
+    # new[i]: interval i starts a run; a run ends just before the next one starts.
     new = np.empty(s.size, dtype=bool)
     new[0] = True
     np.greater(s[1:], running_end[:-1], out=new[1:])
-    first = np.flatnonzero(new)
-    del new
-    out_starts = s[first].astype(np.int64, copy=False)
+    if new.all():  # nothing overlaps: the inputs are the output
+        return s.astype(np.int64, copy=False), running_end.astype(np.int64, copy=False)
+    out_starts = s[new].astype(np.int64, copy=False)
     del s
-    last = first  # reused: each run ends just before the next one starts
-    last[:-1] = first[1:] - 1
-    last[-1] = running_end.size - 1
-    return out_starts, running_end[last].astype(np.int64, copy=False)
+    new[:-1] = new[1:]
+    new[-1] = True
+    return out_starts, running_end[new].astype(np.int64, copy=False)
 
 
 def length(iv: Intervals) -> int:
@@ -100,4 +111,14 @@ def gaps(iv: Intervals, lo: int, hi: int) -> Intervals:
     return starts[keep], ends[keep]
 
 
-__all__ = ["Intervals", "clip", "empty", "gaps", "intersection_length", "length", "merge", "union"]
+__all__ = [
+    "Intervals",
+    "clip",
+    "empty",
+    "gaps",
+    "intersection_length",
+    "length",
+    "merge",
+    "merge_owned",
+    "union",
+]

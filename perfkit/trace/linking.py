@@ -15,11 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
-from perfkit.trace.events import Category, EventStore
-
-IntArray = npt.NDArray[np.int64]
+from perfkit.trace.events import Category, EventStore, RowArray, row_dtype
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,31 +24,34 @@ class Links:
     """For every row of the store: the row of its launch call (``-1``: none).
 
     Only device work rows (kernel, memcpy, memset) have a launch; every other row is -1.
+    Row numbers are int32 unless the store has 2**31 rows or more (:func:`row_dtype`).
     """
 
-    launch: IntArray
+    launch: RowArray
 
 
 def link_launches(store: EventStore) -> Links:
     """Match device work to launch calls by ``correlation`` (first launch wins on a tie)."""
     n = len(store)
-    launch = np.full(n, -1, dtype=np.int64)
-    is_launch = store.mask(Category.RUNTIME, Category.DRIVER) & (store.correlation >= 0)
-    is_work = store.mask(Category.KERNEL, Category.MEMCPY, Category.MEMSET) & (
-        store.correlation >= 0
+    launch = np.full(n, -1, dtype=row_dtype(n))
+    has_id = store.correlation >= 0
+    launch_rows = np.flatnonzero(store.mask(Category.RUNTIME, Category.DRIVER) & has_id)
+    work_rows = np.flatnonzero(
+        store.mask(Category.KERNEL, Category.MEMCPY, Category.MEMSET) & has_id
     )
-    launch_rows = np.flatnonzero(is_launch)
-    work_rows = np.flatnonzero(is_work)
+    del has_id
     if launch_rows.size == 0 or work_rows.size == 0:
         return Links(launch=launch)
     keys = store.correlation[launch_rows]
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
+    del keys
     wanted = store.correlation[work_rows]
     pos = np.searchsorted(sorted_keys, wanted, side="left")
-    pos_ok = np.minimum(pos, sorted_keys.size - 1)
-    hit = sorted_keys[pos_ok] == wanted
-    launch[work_rows[hit]] = launch_rows[order[pos_ok[hit]]]
+    np.minimum(pos, sorted_keys.size - 1, out=pos)
+    hit = sorted_keys[pos] == wanted
+    del wanted, sorted_keys
+    launch[work_rows[hit]] = launch_rows[order[pos[hit]]]
     return Links(launch=launch)
 
 

@@ -20,6 +20,9 @@ import numpy as np
 from perfkit.trace.index import TraceIndex
 from perfkit.trace.model import KernelStat, OpStat
 
+#: Op rows handled per slice in :func:`top_ops`.
+_CHUNK = 1 << 20
+
 
 def top_kernels(index: TraceIndex, top: int) -> tuple[KernelStat, ...]:
     store = index.store
@@ -52,17 +55,27 @@ def top_ops(
     if rows.size == 0 or top <= 0:
         return (), ()
     size = len(store.names)
-    names = store.name[rows]
-    # An op directly inside an op of the same name is the dispatcher re-entering the same
-    # call (``aten::sum`` → ``aten::sum``): one call, as in torch's key_averages.
-    parents = index.tree.parent[rows]
-    reentry = (
-        (parents >= 0)
-        & (store.name[np.maximum(parents, 0)] == names)
-        & index.is_host_op[np.maximum(parents, 0)]
-    )
-    calls = np.bincount(names[~reentry], minlength=size)
-    self_cpu = np.bincount(names, weights=index.self_ns[rows].astype(np.float64), minlength=size)
+    calls = np.zeros(size, dtype=np.int64)
+    self_cpu = np.zeros(size, dtype=np.float64)
+    # A slice of rows at a time: no temporary of the ops' length. The sums are of
+    # integers (ns) far below 2**53, so adding the slices' float sums is exact.
+    for a in range(0, rows.size, _CHUNK):
+        part = rows[a : a + _CHUNK]
+        names = store.name[part]
+        # An op directly inside an op of the same name is the dispatcher re-entering the
+        # same call (``aten::sum`` → ``aten::sum``): one call, as in torch's key_averages.
+        parents = index.tree.parent[part]
+        reentry = parents >= 0
+        np.maximum(parents, 0, out=parents)
+        reentry &= store.name[parents] == names
+        reentry &= index.is_host_op[parents]
+        del parents
+        calls += np.bincount(names[~reentry], minlength=size)
+        del reentry
+        self_cpu += np.bincount(
+            names, weights=index.self_ns[part].astype(np.float64), minlength=size
+        )
+    del rows
     k_rows = index.rows(index.is_kernel)
     owner = index.op[k_rows]
     owned = owner >= 0
@@ -71,6 +84,7 @@ def top_ops(
         weights=store.dur[k_rows[owned]].astype(np.float64),
         minlength=size,
     )
+    del k_rows, owner, owned
 
     def stat(i: int) -> OpStat:
         return OpStat(

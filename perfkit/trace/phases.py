@@ -25,18 +25,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from perfkit.results import PHASES
 from perfkit.trace import intervals as iv
-from perfkit.trace.events import Category, EventStore
+from perfkit.trace.events import Category, EventStore, RowArray, row_dtype
 from perfkit.trace.index import TraceIndex
 from perfkit.trace.model import PhaseTimes
 from perfkit.trace.names import FOREIGN_PHASE_PATTERNS, OTHER_PHASE, PHASE_RANGES
+from perfkit.trace.nesting import rows_of
 
 IntArray = npt.NDArray[np.int64]
+#: Per-row phase codes or slots (small numbers: int8).
+PhaseArray = npt.NDArray[np.signedinteger[Any]]
+
+#: Rows looked up per slice in :func:`attribute_phases`.
+_CHUNK = 1 << 20
 
 PERFKIT_MAPPING = "perfkit"
 TORCH_MAPPING = "torch"
@@ -56,7 +63,7 @@ class PhaseRanges:
 def find_phase_ranges(store: EventStore) -> PhaseRanges:
     """perfkit ranges if any, else torch's DataLoader/Optimizer ranges (see module doc)."""
     host = store.mask(Category.CPU_OP, Category.USER_ANNOTATION)
-    code_of_name = np.full(len(store.names), -1, dtype=np.int64)
+    code_of_name = np.full(len(store.names), -1, dtype=np.int8)
     phase_by_range = {name: phase for phase, name in PHASE_RANGES.items()}
     for i, name in enumerate(store.names):
         phase = phase_by_range.get(name)
@@ -75,31 +82,44 @@ def find_phase_ranges(store: EventStore) -> PhaseRanges:
     rows = np.flatnonzero(codes >= 0).astype(np.int64)
     if rows.size == 0:
         return PhaseRanges(NO_MAPPING, (), rows, rows)
-    present = sorted(set(codes[rows].tolist()))
+    code = codes[rows].astype(np.int64)
+    del codes
+    present = sorted(set(code.tolist()))
     return PhaseRanges(
         mapping=mapping,
         phases=tuple(PHASES[c] for c in present),
         rows=rows,
-        code=codes[rows],
+        code=code,
     )
 
 
-def attribute_phases(index: TraceIndex, ranges: PhaseRanges) -> IntArray:
-    """Phase index (into :data:`perfkit.results.PHASES`) of every row, ``-1`` for other."""
+def attribute_phases(index: TraceIndex, ranges: PhaseRanges) -> PhaseArray:
+    """Phase index (into :data:`perfkit.results.PHASES`) of every row, ``-1`` for other.
+
+    One int8 per row (there are a handful of phases); the rows left to the by-process
+    lookup are handled a slice at a time.
+    """
     store = index.store
-    own = np.full(len(store), -1, dtype=np.int64)
-    own[ranges.rows] = ranges.code
-    phase = index.tree.propagate(own, in_place=True)
-    host = store.mask(Category.CPU_OP, Category.USER_ANNOTATION, Category.RUNTIME, Category.DRIVER)
-    orphans = np.flatnonzero(host & (phase < 0))
-    if orphans.size and ranges.rows.size:
-        phase[orphans] = _by_process_time(store, ranges, orphans)
-    linked = np.flatnonzero(index.links.launch >= 0)
+    phase: PhaseArray = np.full(len(store), -1, dtype=np.int8)
+    phase[ranges.rows] = ranges.code
+    phase = index.tree.propagate(phase, in_place=True)
+    if ranges.rows.size:
+        orphan = store.mask(
+            Category.CPU_OP, Category.USER_ANNOTATION, Category.RUNTIME, Category.DRIVER
+        )
+        orphan &= phase < 0
+        orphans = rows_of(orphan, row_dtype(len(store)))
+        del orphan
+        for a in range(0, orphans.size, _CHUNK):
+            part = orphans[a : a + _CHUNK]
+            phase[part] = _by_process_time(store, ranges, part)
+        del orphans
+    linked = rows_of(index.links.launch >= 0, row_dtype(len(store)))
     phase[linked] = phase[index.links.launch[linked]]
     return phase
 
 
-def _by_process_time(store: EventStore, ranges: PhaseRanges, rows: IntArray) -> IntArray:
+def _by_process_time(store: EventStore, ranges: PhaseRanges, rows: RowArray) -> IntArray:
     """Phase of the range on the same process that contains each row's start time.
 
     Ranges and rows are sorted together by (process, time, ranges first); each row's
@@ -135,7 +155,7 @@ class PhaseResult:
 
 
 def phase_times(
-    index: TraceIndex, ranges: PhaseRanges, phase: IntArray, has_device: bool
+    index: TraceIndex, ranges: PhaseRanges, phase: PhaseArray, has_device: bool
 ) -> PhaseResult:
     """Per-step and median :class:`PhaseTimes` of every phase seen, plus ``other``."""
     store = index.store
@@ -145,7 +165,7 @@ def phase_times(
     names = (*ranges.phases, OTHER_PHASE)
     slot = {PHASES.index(p): k for k, p in enumerate(ranges.phases)}
     other = len(ranges.phases)
-    lut = np.full(len(PHASES) + 1, other, dtype=np.int64)
+    lut = np.full(len(PHASES) + 1, other, dtype=np.int8)  # one byte per row in slot_of
     for code, k in slot.items():
         lut[code] = k
     slot_of = lut[np.where(phase >= 0, phase, len(PHASES))]
@@ -224,7 +244,7 @@ def _host_ns(index: TraceIndex, ranges: PhaseRanges, names: tuple[str, ...]) -> 
 
 
 def _launches(
-    index: TraceIndex, kernel: npt.NDArray[np.bool_], slot_of: IntArray, n_steps: int, width: int
+    index: TraceIndex, kernel: npt.NDArray[np.bool_], slot_of: PhaseArray, n_steps: int, width: int
 ) -> npt.NDArray[np.float64]:
     """Distinct launch calls per (step, phase) among the kernels' launches."""
     rows = np.flatnonzero(kernel & (index.step >= 0) & (index.links.launch >= 0))
