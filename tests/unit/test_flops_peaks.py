@@ -76,6 +76,11 @@ def test_loss_handles_lm_and_classification() -> None:
         ("NVIDIA H200", "fp16", 989.4),
         ("NVIDIA A100-SXM4-80GB", "tf32", 156.0),
         ("Tesla V100-SXM2-32GB", "fp16", 125.0),
+        ("Tesla V100-PCIE-16GB", "fp16", 112.0),
+        ("Tesla V100S-PCIE-32GB", "fp16", 130.0),
+        ("NVIDIA GH200 480GB", "bf16", 989.4),
+        ("NVIDIA H200 NVL", "bf16", 835.5),
+        ("NVIDIA A100 80GB PCIe", "bf16", 312.0),
     ],
 )
 def test_known_peaks(name: str, dtype: str, tflops: float) -> None:
@@ -87,6 +92,9 @@ def test_unknown_device_or_dtype_has_no_peak() -> None:
     assert peak_flops_per_s("AMD EPYC", "fp32") is None
     assert peak_flops_per_s("Tesla V100-SXM2-32GB", "bf16") is None
     assert peak_flops_per_s("Tesla V100-SXM2-32GB", "tf32") is None  # no TF32 before Ampere
+    # Lookalike names are other GPUs, not the datasheet entry they contain.
+    assert peak_flops_per_s("NVIDIA RTX A1000 6GB Laptop GPU", "bf16") is None
+    assert peak_flops_per_s("NVIDIA RTX A1000", "fp32") is None
     # A MIG slice has a fraction of the SMs: the whole GPU's peak would be a guess.
     assert peak_flops_per_s("NVIDIA A100-SXM4-40GB MIG 1g.5gb", "bf16") is None
     assert peak_flops_per_s("NVIDIA H100 80GB HBM3 MIG 3g.40gb", "bf16") is None
