@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from perfkit.errors import InputError, SchemaError
@@ -102,6 +103,39 @@ def _typed(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def frozen(value: Any) -> Any:
+    """``value`` made read-only all the way down: mappings become ``MappingProxyType``,
+    lists tuples. A result is evidence: a report must not be able to edit it."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: frozen(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(frozen(item) for item in value)
+    return value
+
+
+def thawed(value: Any) -> Any:
+    """The plain JSON-ready copy of a :func:`frozen` value (dicts and lists)."""
+    if isinstance(value, Mapping):
+        return {key: thawed(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [thawed(item) for item in value]
+    return value
+
+
+#: Relative tolerance of "the phases add up to the step" when reading a saved result
+#: (the loop makes ``other`` the exact remainder; only float rounding may remain).
+_SUM_TOLERANCE = 1e-6
+
+
+def _check_phases(index: int, kind: str, phases: Mapping[str, float], total: float | None) -> None:
+    if set(phases) != set(ALL_PHASES):
+        raise ValueError(
+            f"step {index}: {kind} has phases {', '.join(sorted(phases)) or 'none'}; expected {', '.join(ALL_PHASES)}"
+        )
+    if total is not None and abs(sum(phases.values()) - total) > _SUM_TOLERANCE * max(1.0, abs(total)):
+        raise ValueError(f"step {index}: {kind} phases add up to {sum(phases.values()):.6g} ms, not the step's {total:.6g} ms")
+
+
 @dataclass(frozen=True)
 class StepSample:
     """One training step (``grad_accum`` micro-batches and one optimizer step)."""
@@ -117,6 +151,11 @@ class StepSample:
     tokens: int | None
     loss: float | None
     grad_norm: float | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "host_ms", MappingProxyType(dict(self.host_ms)))
+        if self.device_ms is not None:
+            object.__setattr__(self, "device_ms", MappingProxyType(dict(self.device_ms)))
 
     @property
     def measured(self) -> bool:
@@ -155,7 +194,13 @@ class StepSample:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StepSample:
+        """Read one saved step; refuses phases missing, extra or not adding up to the step
+        (every report relies on ``step = data + h2d + forward + backward + optimizer + other``)."""
         device = data.get("device_ms")
+        index = _int(data["index"])
+        _check_phases(index, "host_ms", data["host_ms"], _float(data["step_host_ms"]))
+        if device is not None:
+            _check_phases(index, "device_ms", device, _decode_float(data.get("step_device_ms")))
         return cls(
             index=_int(data["index"]),
             warmup=bool(data["warmup"]),
@@ -341,6 +386,12 @@ class RunResult:
     trace: Mapping[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        # Frozen all the way down: config and trace analysis are read-only mappings.
+        object.__setattr__(self, "config", frozen(self.config))
+        if self.trace is not None:
+            object.__setattr__(self, "trace", frozen(self.trace))
+
     @property
     def measured_steps(self) -> tuple[StepSample, ...]:
         """Non-warm-up steps that ran without the profiler (the headline samples).
@@ -369,9 +420,9 @@ class RunResult:
             "measurement": self.measurement.to_dict(),
             "counters": self.counters.to_dict(),
             "memory": self.memory.to_dict(),
-            "config": dict(self.config),
+            "config": thawed(self.config),
             "warnings": [w.to_dict() for w in self.warnings],
-            "trace": None if self.trace is None else dict(self.trace),
+            "trace": None if self.trace is None else thawed(self.trace),
             "steps": [s.to_dict() for s in self.steps],
         }
 

@@ -117,3 +117,32 @@ def test_type_corrupt_files_are_input_errors(tmp_path: Path, section: str, key: 
     path.write_text(json.dumps(doc))
     with pytest.raises(InputError, match=r"expected a number, got 'fast'"):
         load_run(path)
+
+
+def test_steps_whose_phases_do_not_add_up_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    doc = steady_run().to_dict()
+    del doc["steps"][2]["host_ms"]["h2d"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"step 2: host_ms has phases backward, data, forward, optimizer, other; expected data, h2d"):
+        load_run(path)
+    doc = steady_run().to_dict()
+    doc["steps"][3]["host_ms"]["data"] += 100.0  # edited by hand: shares would sum past 100 %
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"step 3: host_ms phases add up to .* ms, not the step's"):
+        load_run(path)
+
+
+def test_a_result_is_read_only_all_the_way_down() -> None:
+    result = steady_run(trace={"steps": [{"ops": 3}], "device": None})
+    with pytest.raises(TypeError):
+        result.config["name"] = "x"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        result.config["data"]["batch_size"] = 1  # type: ignore[index]
+    with pytest.raises(TypeError):
+        result.steps[1].host_ms["data"] = 1e9  # type: ignore[index]
+    assert result.trace is not None
+    with pytest.raises(TypeError):
+        result.trace["steps"][0]["ops"] = 4  # type: ignore[index]
+    doc = result.to_dict()  # and it still serialises as plain JSON
+    assert json.loads(json.dumps(doc))["trace"]["steps"] == [{"ops": 3}]
