@@ -195,7 +195,7 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
             record = run_loop(work, options, clock, timer, tracer=_as_tracer(tracer), on_step=progress)
         if tracer is not None:
             path = tracer.trace_path
-            trace_path = str(path) if path is not None else None
+            trace_path = str(path.resolve()) if path is not None else None  # valid from any folder
             analysis = tracer.analysis()
             trace_analysis = analysis.to_dict() if analysis is not None else None
         # Peaks of the measured steps, read before the FLOP-counting pass allocates more.

@@ -227,7 +227,7 @@ class ProfilerSession:
                 path = self.trace_path
                 analysis = analyze_events(
                     EventStore.concatenate(stores),
-                    trace_path=None if path is None else str(path),
+                    trace_path=None if path is None else str(path.resolve()),
                     tensorboard_logdir=str(Path(self.config.dir).resolve()),
                 )
                 self._analysis = replace(analysis, notes=(*analysis.notes, *self._notes))

@@ -7,6 +7,7 @@ milliseconds with three decimals (the trace's µs resolution), ``—`` stands fo
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from perfkit.trace.model import PhaseTimes, TraceAnalysis
@@ -285,12 +286,13 @@ def tables(a: TraceAnalysis) -> list[Table]:
 
 
 def view_lines(a: TraceAnalysis) -> list[str]:
-    """The exact commands that open the trace in a viewer."""
+    """The exact commands that open the trace in a viewer (paths shell-quoted, so a
+    folder with a space pastes into a shell as it is)."""
     lines = []
     if a.tensorboard_logdir:
-        lines.append(f"view: tensorboard --logdir {a.tensorboard_logdir}")
+        lines.append(f"view: tensorboard --logdir {shlex.quote(a.tensorboard_logdir)}")
     if a.trace_path:
-        lines.append(f"  or: open {a.trace_path} in {PERFETTO_URL}")
+        lines.append(f"  or: open {shlex.quote(a.trace_path)} in {PERFETTO_URL}")
     return lines
 
 

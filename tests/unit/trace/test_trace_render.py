@@ -91,3 +91,16 @@ def test_markdown_keeps_angle_brackets_and_markup_characters_on_github(tmp_path:
     assert "perfkit/&lt;phase&gt;" in html  # in a note and in the phases table's title
     assert "<float" not in html and "<phase>" not in html
     assert "<em>" not in html
+
+
+def test_view_commands_paste_into_a_shell(tmp_path: Path) -> None:
+    import shlex
+    from dataclasses import replace
+
+    from perfkit.trace.tables import view_lines
+
+    folder = tmp_path / "my traces"
+    analysis = replace(analyze_file(CUDA_FIXTURE), tensorboard_logdir=str(folder), trace_path=str(folder / "run" / "w.pt.trace.json"))
+    tensorboard, perfetto = view_lines(analysis)
+    assert shlex.split(tensorboard.removeprefix("view: ")) == ["tensorboard", "--logdir", str(folder)]
+    assert shlex.split(perfetto.removeprefix("  or: "))[1] == str(folder / "run" / "w.pt.trace.json")
