@@ -424,7 +424,7 @@ def rule_gradient_health(f: AdviceFacts) -> Advice | None:
         "high",
         "Training is numerically unhealthy; timings of a diverging run may not be representative",
         "; ".join(w.message for w in f.health_warnings),
-        "non-finite loss/gradients, or gradient norm changing by ≥ 1000× (perfkit.health)",
+        "non-finite loss/gradients, a gradient norm changing by ≥ 1000×, or 0 on every step (perfkit.health)",
     )
 
 

@@ -13,7 +13,8 @@ the traced ones when every measured step was traced (the summary says which).
   host runs steps ahead of the GPU, and host time alone would overstate the rate.
 * MFU: achieved FLOP/s (FLOPs per full step × full-step equivalents ÷ total sustained
   time; a short last batch counts as the fraction of a step it is) over the device's
-  datasheet peak for the dtype used; absent when either is unknown.
+  datasheet peak for the dtype used; absent when either is unknown, and
+  ``mfu_absent_reason`` then says which.
 * Tracing overhead: median traced step ÷ median untraced step, when both exist.
 
 This module never imports torch.
@@ -74,6 +75,7 @@ class RunSummary:
     achieved_flops_per_s: float | None
     peak_flops_per_s: float | None
     mfu: float | None
+    mfu_absent_reason: str | None
     noise: float | None
     tracing_overhead: float | None
     loss_first: float | None
@@ -110,6 +112,7 @@ class RunSummary:
                 "achieved_per_s": self.achieved_flops_per_s,
                 "peak_per_s": self.peak_flops_per_s,
                 "mfu": self.mfu,
+                "mfu_absent_reason": self.mfu_absent_reason,
             },
             "noise": {"step_iqr_over_median": self.noise, "level": self.noise_level},
             "tracing_overhead": self.tracing_overhead,
@@ -154,6 +157,15 @@ def summarize(result: RunResult) -> RunSummary:
     full_steps = samples / counters.samples_per_step if counters.samples_per_step > 0 else float(len(steps))
     achieved = counters.flops_per_step * full_steps / total_s if counters.flops_per_step and total_s > 0 else None
     mfu = achieved / counters.peak_flops_per_s if achieved is not None and counters.peak_flops_per_s else None
+    mfu_absent_reason = None
+    if mfu is None:
+        if counters.flops_per_step is None:
+            failed = any(w.code == "flops-unavailable" for w in result.warnings)
+            mfu_absent_reason = "FLOP counting failed (see warnings)" if failed else "FLOPs not counted (interrupted run)"
+        elif counters.peak_flops_per_s is None:
+            mfu_absent_reason = f"no datasheet peak for {result.environment.device_name or result.environment.device_type} in {counters.flops_dtype}"
+        else:
+            mfu_absent_reason = "no measured steps"
     untraced = [s.step_host_ms for s in measured_all if not s.traced]
     traced_ms = [s.step_host_ms for s in traced]
     overhead = None
@@ -180,6 +192,7 @@ def summarize(result: RunResult) -> RunSummary:
         achieved_flops_per_s=achieved,
         peak_flops_per_s=counters.peak_flops_per_s,
         mfu=mfu,
+        mfu_absent_reason=mfu_absent_reason,
         noise=None if step is None else step.relative_iqr,
         tracing_overhead=overhead,
         loss_first=losses[0] if losses else None,

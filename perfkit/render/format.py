@@ -22,6 +22,13 @@ def time_unit_for(reference_ms: float | None) -> tuple[str, float]:
     return "µs", 1e-3
 
 
+def phase_unit_for(step_ms: float | None) -> tuple[str, float]:
+    """The one unit of a phase table: ms, or µs for sub-millisecond steps. Never seconds:
+    next to a 1 s step, a 0.05 ms data phase would print as 0.000."""
+    unit = time_unit_for(step_ms)
+    return ("ms", 1.0) if unit[0] == "s" else unit
+
+
 def decimals_for(uncertainty: float | None, max_decimals: int = 3, min_decimals: int = 1) -> int:
     """Decimal places an uncertainty supports: none below its first significant digit.
 

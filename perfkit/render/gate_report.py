@@ -90,7 +90,7 @@ def gate_junit(gate: GateResult) -> str:
     """JUnit XML: one test case per gated metric."""
     unit = table_unit(gate.comparison)
     gated = gate.gated
-    failures = sum(1 for m in gated if m.verdict.status is Status.REGRESSED)
+    failures = len(gate.failures)
     tests = len(gated) + len(gate.not_measured)
     suites = ET.Element("testsuites", name="perfkit gate", tests=str(tests), failures=str(failures), errors="0")
     suite = ET.SubElement(

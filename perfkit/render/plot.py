@@ -66,7 +66,8 @@ def plot_steps(report: RunReport, path: str | Path) -> Path:
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_title(
         f"perfkit · {report.result.name} · {report.result.environment.device_name} "
-        "(light shade: warm-up, dark: traced; both excluded from the statistics)",
+        "(light shade: warm-up, dark: traced; "
+        + ("warm-up excluded; every measured step was traced, so the statistics use them)" if report.summary.headline_from_traced else "both excluded from the statistics)"),
         fontsize=9,
     )
     axes[0][0].legend(ncol=len(ALL_PHASES), fontsize=8, loc="upper right")

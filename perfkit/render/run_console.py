@@ -31,7 +31,7 @@ def header(report: RunReport) -> RenderableType:
     title.append(f"{r.name}", style="bold cyan")
     if r.partial:
         title.append("  PARTIAL (interrupted)", style="bold red")
-    variant = r.measurement.optimizer_variant or ("fused" if opt.get("fused") else "foreach" if opt.get("foreach") else "torch default")
+    variant = r.measurement.optimizer_variant or "variant not recorded"
     lines = [
         title,
         Text(
@@ -71,7 +71,7 @@ def _default(value: object) -> str:
 
 def phase_table(report: RunReport) -> RenderableType:
     s = report.summary
-    unit = fmt.time_unit_for(s.step.median if s.step else None)
+    unit = fmt.phase_unit_for(s.step.median if s.step else None)
     has_device = s.device_step is not None
     table = Table(title=f"Step breakdown ({unit[0]}, median over {s.measured_steps} steps)", title_justify="left")
     table.add_column("phase")
@@ -81,7 +81,8 @@ def phase_table(report: RunReport) -> RenderableType:
     if has_device:
         table.add_column("device", justify="right")
         table.add_column("% device", justify="right")
-    table.add_column("", min_width=10)
+        table.add_column("device IQR", justify="right")
+    table.add_column("device share" if has_device else "share", min_width=10)
     row: list[str | Text]
     for p in s.phases:
         decimals = fmt.decimals_for(p.host.median_uncertainty / unit[1])
@@ -95,8 +96,10 @@ def phase_table(report: RunReport) -> RenderableType:
             row += [
                 fmt.fmt_time(p.device.median if p.device else None, unit, decimals),
                 fmt.fmt_pct(p.device_share),
+                fmt.fmt_time(p.device.iqr if p.device else None, unit, decimals),
             ]
-        row.append(fmt.bar(p.share))
+        # On CUDA the bar is the device share: where the GPU's time goes.
+        row.append(fmt.bar(p.device_share if has_device else p.share))
         table.add_row(*row)
     if s.step is not None:
         decimals = fmt.decimals_for(s.step.median_uncertainty / unit[1])
@@ -107,7 +110,11 @@ def phase_table(report: RunReport) -> RenderableType:
             fmt.fmt_time(s.step.iqr, unit, decimals),
         ]
         if has_device:
-            row += [fmt.fmt_time(s.device_step.median if s.device_step else None, unit, decimals), "100.0%"]
+            row += [
+                fmt.fmt_time(s.device_step.median if s.device_step else None, unit, decimals),
+                "100.0%",
+                fmt.fmt_time(s.device_step.iqr if s.device_step else None, unit, decimals),
+            ]
         row.append("")
         table.add_section()
         table.add_row(*row)
@@ -137,7 +144,7 @@ def metrics_table(report: RunReport) -> RenderableType:
     if s.mfu is not None:
         flops += f" · MFU {fmt.fmt_pct(s.mfu)} of {fmt.fmt_si(s.peak_flops_per_s, 'FLOP/s')} ({r.counters.flops_dtype} peak)"
     else:
-        flops += f" · MFU — (no datasheet peak for this device in {r.counters.flops_dtype})"
+        flops += f" · MFU — ({s.mfu_absent_reason})"
     table.add_row("FLOPs", flops)
     mem = r.memory
     if mem.device_peak_allocated_bytes is not None:

@@ -65,3 +65,42 @@ def test_markdown_is_a_github_table() -> None:
 def test_partial_runs_are_marked() -> None:
     partial = run([step(1, {"forward": 3.0})], partial=True)
     assert "PARTIAL" in run_markdown(build_run_report(partial))
+
+
+def test_cuda_tables_show_device_iqr_and_the_device_share_bar() -> None:
+    steps = [step(i, {"forward": 1.0, "data": 3.0}, device={"forward": 8.0, "data": 0.0}) for i in range(1, 5)]
+    report = build_run_report(run(steps))
+    buffer = io.StringIO()
+    render_run(report, Console(file=buffer, width=160, color_system=None))
+    table = buffer.getvalue().split("Step breakdown")[1]
+    assert "device IQR" in table
+    forward = next(line for line in table.splitlines() if line.startswith("│ forward"))
+    data = next(line for line in table.splitlines() if line.startswith("│ data"))
+    assert "█" in forward and "█" not in data  # the GPU spends its time in forward, not waiting on data
+    md = run_markdown(report)
+    assert "| device IQR (ms) | share |" in md
+
+
+def test_markdown_escapes_names_and_warnings() -> None:
+    from perfkit.results import RunWarning
+
+    result = run([step(1, {"forward": 3.0})], name="cuda <fake> | run_*x*", warnings=[RunWarning("flops-unavailable", "FLOP counting failed (KeyError: <lambda>)")])
+    md = run_markdown(build_run_report(result))
+    assert md.startswith("## perfkit: cuda \\<fake\\> \\| run\\_\\*x\\*")
+    assert "KeyError: \\<lambda\\>" in md
+
+
+def test_a_one_second_step_keeps_its_small_phases_visible() -> None:
+    steps = [step(i, {"forward": 1000.0 + i, "data": 0.05}) for i in range(1, 6)]
+    md = run_markdown(build_run_report(run(steps)))
+    data = next(line for line in md.splitlines() if line.startswith("| data"))
+    assert "(ms)" in md and "| 0.05 |" in data  # not 0.000 s
+
+
+def test_mfu_absence_gives_the_true_reason() -> None:
+    from perfkit.results import RunWarning
+
+    failed = run([step(1, {"forward": 3.0})], flops=None, warnings=[RunWarning("flops-unavailable", "FLOP counting failed (X)")])
+    assert build_run_report(failed).summary.mfu_absent_reason == "FLOP counting failed (see warnings)"
+    unknown = build_run_report(run([step(1, {"forward": 3.0})])).summary.mfu_absent_reason
+    assert unknown is not None and unknown.startswith("no datasheet peak for")
