@@ -420,7 +420,13 @@ class _FastReader:
         try:
             doc = orjson.loads(header + b"[]" + trailer) if header else {}
         except orjson.JSONDecodeError as exc:
-            raise _not_json(self.source, str(exc)) from exc
+            # The position orjson gives is in the text rebuilt without the events: useless.
+            if _ends_early(header + b"[]" + trailer, exc):
+                raise TraceError(
+                    f"{self.source}: truncated JSON (the file ends after the events, before the "
+                    "document closes); the trace was not written completely: re-record it"
+                ) from exc
+            raise _not_json(self.source, f"around the keys before or after \"traceEvents\": {exc.msg}") from exc
         if header and not isinstance(doc, dict):
             raise _LayoutMismatch
         if not header and trailer.strip(_WS):

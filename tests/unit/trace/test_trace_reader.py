@@ -237,6 +237,14 @@ def test_truncated_json(tmp_path: Path, gz: bool) -> None:
     assert "truncated" in one_line_error(path)
 
 
+def test_truncated_after_the_events_says_truncated(tmp_path: Path) -> None:
+    text = CUDA_FIXTURE.read_text()
+    path = tmp_path / "cut.pt.trace.json"
+    path.write_text(text[: text.rindex("]") + 1])  # the events are whole, the document is not
+    message = one_line_error(path)
+    assert "truncated JSON (the file ends after the events" in message and "line" not in message
+
+
 def test_truncated_compact_json_falls_back_and_still_says_truncated(tmp_path: Path) -> None:
     text = json.dumps({"traceEvents": [ev("cpu_op", f"op{i}", i, 1) for i in range(30)]})
     path = tmp_path / "cut.json"
