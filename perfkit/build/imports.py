@@ -20,9 +20,9 @@ def resolve_callable(spec: str, base_dir: Path, key: str) -> Callable[..., Any]:
     sibling modules when it is called, and DataLoader workers started with spawn or
     forkserver import the dataset's module again by name.
 
-    Modules imported from another config's folder are dropped from the module cache
-    first (``perfkit compare a/exp.yaml b/exp.yaml``, each next to its own ``models.py``
-    and helpers): Python's cache would otherwise hand the second config the first
+    Modules imported from another config's folder under a name this folder also provides
+    are dropped from the module cache first (``perfkit compare a/exp.yaml b/exp.yaml``,
+    each next to its own ``models.py`` and helpers): Python's cache would otherwise hand the second config the first
     config's code, and the comparison would silently measure one model twice.
 
     ``key`` is the dotted config key the spec came from, for the error message.
