@@ -145,5 +145,9 @@ def test_tf32_readers_survive_a_user_who_mixed_the_apis() -> None:
         torch.set_float32_matmul_precision("highest")
 
 
-def test_tf32_does_not_exist_before_ampere() -> None:
+def test_tf32_does_not_exist_before_ampere(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not tf32_supported(torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))  # V100
+    assert not tf32_supported(torch.device("cuda", 0))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))  # A100
+    assert tf32_supported(torch.device("cuda", 0))
