@@ -151,3 +151,21 @@ def test_tf32_does_not_exist_before_ampere(monkeypatch: pytest.MonkeyPatch) -> N
     assert not tf32_supported(torch.device("cuda", 0))
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))  # A100
     assert tf32_supported(torch.device("cuda", 0))
+
+
+def test_mfu_dtypes_follow_the_gpu_and_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The peak MFU is measured against: fp32 on a V100 whatever the TF32 flags say."""
+    from perfkit.runtime.runner import _math_dtypes
+    from perfkit.runtime.toggles import AmpPlan
+
+    cuda = torch.device("cuda", 0)
+    off = AmpPlan(dtype=None, use_scaler=False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
+    with backend_flags(TogglesConfig(tf32=True)):
+        assert _math_dtypes(off, cuda) == ("fp32", "fp32")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    with backend_flags(TogglesConfig(tf32=True)):
+        assert _math_dtypes(off, cuda) == ("tf32", "tf32")
+    with backend_flags(TogglesConfig(tf32=False)):
+        assert _math_dtypes(off, cuda) == ("fp32", "fp32")
+    assert _math_dtypes(AmpPlan(dtype=torch.bfloat16, use_scaler=False), cuda) == ("bf16", "bf16")
