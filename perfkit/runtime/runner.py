@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import gc
 import random
+import warnings as pywarnings
 from collections.abc import Callable
 from typing import Any
 
@@ -92,7 +93,12 @@ def run_experiment(
     try:
         if loaded.config.threads is not None:
             torch.set_num_threads(loaded.config.threads)
-        return _run(loaded, clock or PerfCounterClock(), sync, progress)
+        with pywarnings.catch_warnings():
+            # torch warns about more workers than cores at DataLoader creation and again at
+            # every epoch's iterator; perfkit's workers-oversubscribed advice says it once,
+            # with the measured data and compute shares.
+            pywarnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
+            return _run(loaded, clock or PerfCounterClock(), sync, progress)
     except PerfkitError as exc:
         raise loaded.locate(exc) from exc.__cause__
     finally:

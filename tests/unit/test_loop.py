@@ -329,3 +329,15 @@ def test_unknown_compile_backend(tiny_config, write_yaml) -> None:  # type: igno
     tiny_config["toggles"] = {"compile": True, "compile_backend": "eagre"}
     with pytest.raises(BuildError, match=r"toggles\.compile_backend: unknown backend 'eagre' \(did you mean 'eager'\?\)"):
         run_experiment(load_config(write_yaml(tiny_config)))
+
+
+def test_torchs_worker_count_warning_is_left_to_perfkits_advice(tiny_config, write_yaml, recwarn: pytest.WarningsRecorder) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    tiny_config["data"]["num_workers"] = (os.cpu_count() or 1) + 1
+    tiny_config["loop"] = {"steps": 2, "warmup_steps": 0}
+    result = run_experiment(load_config(write_yaml(tiny_config)))
+    assert not [w for w in recwarn if "This DataLoader will create" in str(w.message)]
+    from perfkit.report import build_run_report
+
+    assert "workers-oversubscribed" in [a.rule for a in build_run_report(result).advice]
