@@ -33,20 +33,22 @@ class GateFormat(str, Enum):
     md = "md"
 
 
-def _setup(config: Path, set_: list[str] | None, policy: Path | None, repeats: int | None) -> tuple[Any, Any]:
-    """(loaded config, gate policy), both validated before anything runs."""
+def _setup(config: Path, set_: list[str] | None, policy: Path | None, repeats: int | None) -> tuple[Any, Any, Any]:
+    """(loaded config, gate policy with ``repeats`` applied, the policy as written), all
+    validated before anything runs."""
     from perfkit.config import load_config
     from perfkit.gate.policy import checked_gate, load_policy_file
 
     loaded = load_config(config, list(set_ or []))
-    gate = load_policy_file(policy) if policy is not None else checked_gate(loaded)
+    written = load_policy_file(policy) if policy is not None else checked_gate(loaded)
+    gate = written
     if repeats is not None:
         if repeats < 1:
             from perfkit.errors import InputError
 
             raise InputError(f"--repeats {repeats}: must be at least 1")
         gate = gate.model_copy(update={"repeats": repeats})
-    return loaded, gate
+    return loaded, gate, written
 
 
 def _progress(quiet: bool) -> Any:
@@ -75,16 +77,15 @@ def baseline_save(
     from perfkit.gate.runs import run_repeats
     from perfkit.io import check_writable
 
-    loaded, gate = _setup(config, set_, policy, repeats)
+    loaded, gate, written = _setup(config, set_, policy, repeats)
     check_writable(output)
     from perfkit.gate.engine import check_run_counts
     from perfkit.gate.policy import compare_policy
 
     rules = compare_policy(gate)
     # A baseline the gate could never find significant against its own candidate runs
-    # (gate.repeats, before this command's --repeats) is refused before anything runs.
-    _, policy_gate = _setup(config, set_, policy, None)
-    check_run_counts(gate.repeats, policy_gate.repeats, rules, paired=False, how="--repeats and gate.repeats")
+    # (gate.repeats as written, before this command's --repeats) is refused before anything runs.
+    check_run_counts(gate.repeats, written.repeats, rules, paired=False, how="--repeats and gate.repeats")
     runs = run_repeats(loaded, gate, progress=_progress(quiet))
     path = save_baseline(make_baseline(runs), output)
     print(f"baseline: {len(runs)} run(s) of {loaded.config.name} saved to {path}")
@@ -157,7 +158,7 @@ def _decide(
     from perfkit.gate import evaluate_gate, load_baselines
     from perfkit.gate.policy import compare_policy
 
-    loaded, gate_cfg = _setup(config, set_, policy, repeats)
+    loaded, gate_cfg, _ = _setup(config, set_, policy, repeats)
     stored = load_baselines(baseline)  # a missing or corrupt baseline fails before any training
     rules = compare_policy(gate_cfg, ignore_environment=allow_env_change)
     if candidate:
