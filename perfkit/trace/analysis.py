@@ -21,7 +21,7 @@ from perfkit.trace.device import (
     main_device,
     step_kernel_busy,
 )
-from perfkit.trace.events import Category, EventStore
+from perfkit.trace.events import ROW_SLICE, Category, EventStore
 from perfkit.trace.index import TraceIndex, build_index
 from perfkit.trace.model import (
     BREAKDOWN_CATEGORIES,
@@ -270,7 +270,6 @@ def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
 #: Host work between steps worth a note: above 1 % of the steps' time. torch.profiler's
 #: own step() bookkeeping (a few aten::zeros, ~10 µs a step) always falls between steps.
 GAP_NOTE_SHARE = 0.01
-_GAP_CHUNK = 1 << 20
 
 
 def _host_events_between_steps(index: TraceIndex) -> tuple[int, int]:
@@ -287,8 +286,8 @@ def _host_events_between_steps(index: TraceIndex) -> tuple[int, int]:
     count = busy = 0
     rows = np.flatnonzero(host)
     del host
-    for a in range(0, rows.size, _GAP_CHUNK):  # bounded temporaries on 10 M-event traces
-        part = rows[a : a + _GAP_CHUNK]
+    for a in range(0, rows.size, ROW_SLICE):  # bounded temporaries on 10 M-event traces
+        part = rows[a : a + ROW_SLICE]
         outside = part[index.steps.by_host_time(store.ts[part]) < 0]
         count += int(outside.size)
         busy += int(store.dur[outside].sum())

@@ -70,6 +70,13 @@ _AMD_NAME_RE = re.compile(r"\b(AMD|Radeon|Instinct)\b|\bgfx\d|\bMI\d{3}", re.IGN
 _NVIDIA_NAME_RE = re.compile(r"\b(NVIDIA|Tesla|GeForce|Quadro|RTX)\b", re.IGNORECASE)
 
 
+#: Rows a per-event lookup handles at a time. Working on slices keeps the temporaries of a
+#: 10 M-event trace (gathered timestamps, masks, search results) at a few MiB each instead
+#: of several full-length int64 arrays alive at once; a million rows keeps numpy's
+#: per-call cost negligible.
+ROW_SLICE = 1 << 20
+
+
 def row_dtype(rows: int) -> type[np.signedinteger[Any]]:
     """The dtype of arrays of row numbers (``-1``: none) for a store of ``rows`` rows.
 

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from perfkit.trace import intervals as iv
-from perfkit.trace.events import Category, EventStore, RowArray, row_dtype
+from perfkit.trace.events import ROW_SLICE, Category, EventStore, RowArray, row_dtype
 from perfkit.trace.linking import Links, link_launches
 from perfkit.trace.nesting import HostTree, build_host_tree, rows_of, self_durations
 from perfkit.trace.steps import Steps, find_steps, step_name_mask
@@ -40,8 +40,6 @@ from perfkit.trace.steps import Steps, find_steps, step_name_mask
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Rows looked up per slice when filling a per-event array.
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,8 +165,8 @@ def _fill(
     lookup: Callable[[RowArray], IntArray],
 ) -> None:
     """``step[rows] = lookup(rows)``, a slice of rows at a time (bounded temporaries)."""
-    for a in range(0, rows.size, _CHUNK):
-        part = rows[a : a + _CHUNK]
+    for a in range(0, rows.size, ROW_SLICE):
+        part = rows[a : a + ROW_SLICE]
         step[part] = lookup(part)
 
 

@@ -24,7 +24,7 @@ would-be parent gets no parent.
 Memory: row numbers and depths are int32 (:func:`~perfkit.trace.events.row_dtype`); the
 int64 temporaries (times, sort orders, composite keys) are a handful of arrays of the host
 rows' length, each freed as soon as it is used, and the ones needed only per position are
-made a slice of :data:`_CHUNK` positions at a time.
+made a slice of :data:`ROW_SLICE` positions at a time.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from perfkit.trace.events import Category, EventStore, RowArray, row_dtype
+from perfkit.trace.events import ROW_SLICE, Category, EventStore, RowArray, row_dtype
 
 IntArray = npt.NDArray[np.int64]
 
@@ -89,16 +89,14 @@ def thread_keys(store: EventStore, rows: RowArray) -> IntArray:
     return pid
 
 
-#: Positions handled per slice where a whole-length temporary is not needed.
-_CHUNK = 1 << 20
 
 
 def rows_of(mask: npt.NDArray[np.bool_], dtype: type[np.signedinteger[Any]]) -> RowArray:
     """``np.flatnonzero(mask)`` as ``dtype``, without the whole int64 temporary."""
     out = np.empty(int(np.count_nonzero(mask)), dtype=dtype)
     at = 0
-    for a in range(0, mask.size, _CHUNK):
-        found = np.flatnonzero(mask[a : a + _CHUNK])
+    for a in range(0, mask.size, ROW_SLICE):
+        found = np.flatnonzero(mask[a : a + ROW_SLICE])
         found += a
         out[at : at + found.size] = found
         at += found.size
@@ -189,8 +187,8 @@ def _shift(s: IntArray, e: IntArray, lo: IntArray, span: IntArray, counts: IntAr
         e += offset[0]
         return
     bounds = np.concatenate(([0], np.cumsum(counts)))
-    for a in range(0, s.size, _CHUNK):  # np.repeat(offset, counts), a slice at a time
-        b = min(a + _CHUNK, s.size)
+    for a in range(0, s.size, ROW_SLICE):  # np.repeat(offset, counts), a slice at a time
+        b = min(a + ROW_SLICE, s.size)
         g0 = int(np.searchsorted(bounds, a, side="right")) - 1
         g1 = int(np.searchsorted(bounds, b, side="left"))
         lengths = np.minimum(bounds[g0 + 1 : g1 + 1], b) - np.maximum(bounds[g0:g1], a)
@@ -220,8 +218,8 @@ def _depths(s: IntArray, e: IntArray, out: RowArray) -> None:
     """
     k = s.size
     e.sort()
-    for a in range(0, k, _CHUNK):
-        b = min(a + _CHUNK, k)
+    for a in range(0, k, ROW_SLICE):
+        b = min(a + ROW_SLICE, k)
         closed = np.searchsorted(e, s[a:b], side="right")
         out[a:b] = np.arange(a, b, dtype=np.int64) - closed
 
@@ -237,12 +235,12 @@ def _parent_positions(depth: RowArray, rdt: type[np.signedinteger[Any]]) -> RowA
     k = depth.size
     stride = k + 1
     keys = np.argsort(depth, kind="stable").astype(np.int64, copy=False)
-    for a in range(0, k, _CHUNK):
-        part = keys[a : a + _CHUNK]
+    for a in range(0, k, ROW_SLICE):
+        part = keys[a : a + ROW_SLICE]
         part += depth[part].astype(np.int64) * stride
     parent = np.empty(k, dtype=rdt)
-    for a in range(0, k, _CHUNK):
-        b = min(a + _CHUNK, k)
+    for a in range(0, k, ROW_SLICE):
+        b = min(a + ROW_SLICE, k)
         d = depth[a:b].astype(np.int64)
         d -= 1
         target = d * stride
@@ -269,10 +267,10 @@ def _drop_unnested(store: EventStore, host_rows: RowArray, parent_pos: RowArray)
     shift), read from the store a slice at a time.
     """
     ts, dur, pid, tid = store.ts, store.dur, store.pid, store.tid
-    for a in range(0, parent_pos.size, _CHUNK):
-        pos = parent_pos[a : a + _CHUNK]
+    for a in range(0, parent_pos.size, ROW_SLICE):
+        pos = parent_pos[a : a + ROW_SLICE]
         has = np.flatnonzero(pos >= 0)
-        child = host_rows[a : a + _CHUNK][has]
+        child = host_rows[a : a + ROW_SLICE][has]
         par = host_rows[pos[has]]
         end = ts[par] + dur[par]
         end[end == ts[par]] += 1  # zero-length events still occupy 1 ns

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfkit.trace.events import ROW_SLICE
 from perfkit.trace.index import TraceIndex
 from perfkit.trace.model import KernelStat, OpStat
-
-#: Op rows handled per slice in :func:`top_ops`.
-_CHUNK = 1 << 20
 
 
 def top_kernels(index: TraceIndex, top: int) -> tuple[KernelStat, ...]:
@@ -59,8 +57,8 @@ def top_ops(
     self_cpu = np.zeros(size, dtype=np.float64)
     # A slice of rows at a time: no temporary of the ops' length. The sums are of
     # integers (ns) far below 2**53, so adding the slices' float sums is exact.
-    for a in range(0, rows.size, _CHUNK):
-        part = rows[a : a + _CHUNK]
+    for a in range(0, rows.size, ROW_SLICE):
+        part = rows[a : a + ROW_SLICE]
         names = store.name[part]
         # An op directly inside an op of the same name is the dispatcher re-entering the
         # same call (``aten::sum`` → ``aten::sum``): one call, as in torch's key_averages.

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from perfkit.results import PHASES
 from perfkit.trace import intervals as iv
-from perfkit.trace.events import Category, EventStore, RowArray, row_dtype
+from perfkit.trace.events import ROW_SLICE, Category, EventStore, RowArray, row_dtype
 from perfkit.trace.index import TraceIndex
 from perfkit.trace.model import PhaseTimes
 from perfkit.trace.names import FOREIGN_PHASE_PATTERNS, OTHER_PHASE, PHASE_RANGES
@@ -42,8 +42,6 @@ IntArray = npt.NDArray[np.int64]
 #: Per-row phase codes or slots (small numbers: int8).
 PhaseArray = npt.NDArray[np.signedinteger[Any]]
 
-#: Rows looked up per slice in :func:`attribute_phases`.
-_CHUNK = 1 << 20
 
 PERFKIT_MAPPING = "perfkit"
 TORCH_MAPPING = "torch"
@@ -110,8 +108,8 @@ def attribute_phases(index: TraceIndex, ranges: PhaseRanges) -> PhaseArray:
         orphan &= phase < 0
         orphans = rows_of(orphan, row_dtype(len(store)))
         del orphan
-        for a in range(0, orphans.size, _CHUNK):
-            part = orphans[a : a + _CHUNK]
+        for a in range(0, orphans.size, ROW_SLICE):
+            part = orphans[a : a + ROW_SLICE]
             phase[part] = _by_process_time(store, ranges, part)
         del orphans
     linked = rows_of(index.links.launch >= 0, row_dtype(len(store)))

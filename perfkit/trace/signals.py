@@ -21,10 +21,10 @@ import re
 
 import numpy as np
 
+from perfkit.trace.events import ROW_SLICE
 from perfkit.trace.index import TraceIndex
 from perfkit.trace.model import TrainingSignals
 
-_CHUNK = 1 << 20
 _FP16 = re.compile(r"half|fp16|(?<![bB])f16|h884|h1688|h16816", re.IGNORECASE)
 _BF16 = re.compile(r"bf16|bfloat16", re.IGNORECASE)
 
@@ -33,8 +33,8 @@ def training_signals(index: TraceIndex) -> TrainingSignals:
     store = index.store
     op_rows = index.rows(index.is_host_op)
     op_calls = np.zeros(len(store.names), dtype=np.int64)
-    for a in range(0, op_rows.size, _CHUNK):  # bounded temporaries on 10 M-event traces
-        op_calls += np.bincount(store.name[op_rows[a : a + _CHUNK]], minlength=len(store.names))
+    for a in range(0, op_rows.size, ROW_SLICE):  # bounded temporaries on 10 M-event traces
+        op_calls += np.bincount(store.name[op_rows[a : a + ROW_SLICE]], minlength=len(store.names))
     del op_rows
     k_rows = index.rows(index.is_kernel)
     k_time = np.bincount(store.name[k_rows], weights=store.dur[k_rows].astype(np.float64), minlength=len(store.names))
