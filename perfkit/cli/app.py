@@ -2,7 +2,9 @@
 
 Commands are thin: convert arguments, call one library function, render, exit. Only
 this module turns :class:`~perfkit.errors.PerfkitError` into a one-line message and an
-exit code; nothing below the CLI calls ``sys.exit``.
+exit code; nothing below the CLI calls ``sys.exit``. An :class:`OSError` that reaches it
+(a path too long, not a folder, not permitted, a full disk, wherever it was met) is a bad
+path too: ``error: <path>: <reason>; <fix>``, exit 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from perfkit.errors import INTERRUPTED_EXIT_CODE, PerfkitError
+import perfkit
+from perfkit.errors import INTERRUPTED_EXIT_CODE, USAGE_EXIT_CODE, PerfkitError
 
 app = typer.Typer(
     name="perfkit",
@@ -29,6 +32,22 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"perfkit {perfkit.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Where each PyTorch training step's time goes, and which setting makes it faster."""
 
 
 def stdout_console() -> Console:
@@ -60,7 +79,8 @@ def fail(message: str, code: int) -> typer.Exit:
 
 
 def handles_errors(func: F) -> F:
-    """Decorator: map :class:`PerfkitError` to ``error: <message>`` and its exit code.
+    """Decorator: map :class:`PerfkitError` to ``error: <message>`` and its exit code, and
+    any other :class:`OSError` to ``error: <path>: <reason>; <fix>`` with exit 2.
 
     ``PERFKIT_DEBUG=1`` re-raises instead, with the full traceback (e.g. to debug a
     user model that fails mid-run)."""
@@ -73,6 +93,14 @@ def handles_errors(func: F) -> F:
             if os.environ.get("PERFKIT_DEBUG"):
                 raise
             raise fail(exc.message, exc.exit_code) from None
+        except BrokenPipeError:  # stdout closed early (`perfkit report run.json | head`)
+            raise
+        except OSError as exc:  # a user-given path, met outside perfkit.io's own checks
+            if os.environ.get("PERFKIT_DEBUG"):
+                raise
+            from perfkit.io import os_error_message
+
+            raise fail(os_error_message(None, exc), USAGE_EXIT_CODE) from None
         except KeyboardInterrupt:
             # Commands that keep partial measurements (profile, compare) catch Ctrl-C
             # themselves; reaching here means there was nothing whole to keep.

@@ -1,14 +1,17 @@
 """Read an experiment YAML, apply ``--set`` overrides and validate it.
 
 Errors name the dotted key, where it came from (``file:line`` or the ``--set`` that
-introduced it) and the fix, one line per problem. The YAML is read with
-``yaml.safe_load``; line numbers come from a parallel ``yaml.compose`` of the same text.
+introduced it) and the fix, one line per problem. The YAML is read once with PyYAML's safe
+loader: the node tree gives line numbers, the same nodes give the data. Alias bombs
+("billion laughs") are refused before anything is expanded (:data:`MAX_YAML_ALIASES`,
+:data:`MAX_YAML_EXPANDED_VALUES`).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from perfkit.config.schema import ExperimentConfig
-from perfkit.errors import ConfigError, PerfkitError
+from perfkit.errors import ConfigError, InputError, PerfkitError
 
 Key = tuple[str, ...]
 _KEY_PREFIX = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*): ")
@@ -72,19 +75,8 @@ def load_config(path: str | Path, overrides: Sequence[OverrideLike] = ()) -> Loa
     :class:`Override` carries an already-typed value (the CLI's shorthand flags).
     """
     source = Path(path)
-    if not source.exists():
-        raise ConfigError(f"{source}: no such file; check the path (or create one with 'perfkit init {source}')")
-    if source.is_dir():
-        raise ConfigError(f"{source}: is a directory; pass an experiment YAML file")
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read it: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}{_yaml_position(exc)}: malformed YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+    text = _read_text(source, "an experiment YAML file", f"no such file; check the path (or create one with 'perfkit init {source}')")
+    data, node = _parse_yaml(source, text)
     if data is None:
         raise ConfigError(f"{source}: the file is empty; describe an experiment there (start from 'perfkit init {source} --force')")
     if not isinstance(data, dict):
@@ -104,16 +96,8 @@ def load_section(path: str | Path, section: str) -> LoadedConfig:
     own name (``gate:`` copied from an experiment file), validated as that section of an
     otherwise default config. Errors name ``section.key`` and the file's line."""
     source = Path(path)
-    if not source.is_file():
-        raise ConfigError(f"{source}: no such file; check the path")
-    try:
-        text = source.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read it: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}{_yaml_position(exc)}: malformed YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+    text = _read_text(source, f"a YAML file of {section} keys", "no such file; check the path")
+    data, node = _parse_yaml(source, text)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -140,10 +124,111 @@ def parse_override(text: str, flag: str = "--set") -> Override:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"{label}: expected KEY=VALUE with a dotted key, e.g. {flag} data.num_workers=4")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _load_yaml(raw)[0] if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{label}: the value is not valid YAML ({_yaml_problem(exc)}); quote it") from exc
+    except _TooManyAliases as exc:
+        raise ConfigError(f"{label}: refused: {exc}; write the value out") from None
     return Override(tuple(key.split(".")), value, label)
+
+
+#: Most aliases (``*name``) one YAML text may use, and most values it may expand to
+#: through them. A real experiment uses a handful of each; an alias bomb ("billion
+#: laughs") needs many, and expands exponentially without these caps.
+MAX_YAML_ALIASES = 100
+MAX_YAML_EXPANDED_VALUES = 100_000
+
+
+class _AliasCountingLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that counts aliases while composing and stops at the cap."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise _TooManyAliases(f"it uses more than {MAX_YAML_ALIASES} aliases (*name)")
+        return super().compose_node(parent, index)
+
+
+class _TooManyAliases(Exception):
+    """The YAML uses aliases beyond the caps (the message says which)."""
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values ``node`` stands for once every alias is copied out (memoised per
+    node, so it costs one visit per distinct node). Raises on a node that contains itself
+    and on a size past the cap."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise _TooManyAliases("an alias is used inside the value it names")
+    open_nodes.add(key)
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        children: list[yaml.Node] = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    for child in children:
+        total += _expanded_size(child, sizes, open_nodes)
+        if total > MAX_YAML_EXPANDED_VALUES:
+            raise _TooManyAliases(f"its aliases expand to more than {MAX_YAML_EXPANDED_VALUES:,} values")
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
+def _load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """The YAML's data (safe types only) and its node tree (for line numbers), from one
+    parse. Raises :class:`_TooManyAliases` on an alias bomb: more than
+    :data:`MAX_YAML_ALIASES` aliases, a recursive alias, or more than
+    :data:`MAX_YAML_EXPANDED_VALUES` values once expanded."""
+    loader = _AliasCountingLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and loader.aliases:
+            _expanded_size(node, {}, set())
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def _parse_yaml(source: Path, text: str) -> tuple[Any, yaml.Node | None]:
+    """:func:`_load_yaml`, its failures as one-line :class:`ConfigError` naming the file."""
+    try:
+        return _load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}{_yaml_position(exc)}: malformed YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+    except _TooManyAliases as exc:
+        raise ConfigError(
+            f"{source}: refused: {exc} (an alias bomb?); write the values out "
+            "instead of repeating them through &anchor/*alias"
+        ) from None
+
+
+def _read_text(source: Path, what: str, missing: str) -> str:
+    """The text of a YAML file the user named; a missing, unreadable or special file is a
+    one-line :class:`ConfigError` naming it."""
+    from perfkit.io import input_stat, os_error_message
+
+    try:
+        mode = input_stat(source, missing).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{source}: is a directory; pass {what}")
+        return source.read_text(encoding="utf-8")
+    except InputError as exc:
+        raise ConfigError(exc.message) from None
+    except OSError as exc:
+        raise ConfigError(os_error_message(source, exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start}); pass {what}") from exc
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
