@@ -128,6 +128,8 @@ def _share_and_ms(phase: PhaseSummary | None, device: bool) -> tuple[float | Non
 
 def _epoch_restarts(result: RunResult) -> int | None:
     """Epoch starts (new DataLoader iterators) inside the measured steps, or None if unknown."""
+    if result.config.get("source", "yaml") != "yaml":
+        return None  # batches per step are not known on a user's own loop
     data_cfg = result.config.get("data", {})
     size = result.counters.dataset_samples
     batch = data_cfg.get("batch_size")
@@ -197,6 +199,9 @@ def facts_from_run(result: RunResult, summary: RunSummary) -> AdviceFacts:
         device_memory_bytes=result.memory.device_total_bytes,
         step_noise=summary.noise,
         health_warnings=tuple(w for w in result.warnings if w.code.startswith(("grad-", "loss-"))),
+        # A run on the user's own loop (API, `perfkit run`) is fixed in PyTorch code, not
+        # in a perfkit config key.
+        perfkit_run=config.get("source", "yaml") == "yaml",
     )
 
 
@@ -226,15 +231,21 @@ def rule_data_loading(f: AdviceFacts) -> Advice | None:
         return None
     fixes = []
     if f.num_workers == 0:
-        fixes.append("set data.num_workers (loading runs in the training process now)")
+        fixes.append(
+            _setting(f, "set data.num_workers", "pass num_workers=N to the DataLoader")
+            + " (loading runs in the training process now)"
+        )
     elif f.num_workers is not None and not _oversubscribed(f):
-        fixes.append(f"try more than {f.num_workers} data.num_workers")
+        fixes.append(f"try more than {f.num_workers} " + _setting(f, "data.num_workers", "DataLoader workers"))
     if f.device_type == "cuda" and f.pin_memory is False:
-        fixes.append("set data.pin_memory: true (pinned host memory allows async copies)")
+        fixes.append(
+            _setting(f, "set data.pin_memory: true", "pass pin_memory=True to the DataLoader")
+            + " (pinned host memory allows async copies)"
+        )
     if f.num_workers and f.persistent_workers is False and f.epoch_restarts:
         fixes.append(
-            f"set data.persistent_workers: true ({f.epoch_restarts} epoch start(s) in the measured steps "
-            "restarted the workers)"
+            _setting(f, "set data.persistent_workers: true", "pass persistent_workers=True to the DataLoader")
+            + f" ({f.epoch_restarts} epoch start(s) in the measured steps restarted the workers)"
         )
     if not f.perfkit_run and f.num_workers is None:
         fixes.append("give the DataLoader more workers (num_workers), pin_memory=True and persistent_workers=True")

@@ -48,3 +48,16 @@ class TraceError(InputError):
 
 class IncomparableError(PerfkitError):
     """Two runs cannot be compared (different device, torch version, ...)."""
+
+
+class RunFailed(PerfkitError):
+    """A run failed after finishing some steps. ``error`` says why (and carries the exit
+    code); ``partial`` is the :class:`~perfkit.results.RunResult` of the finished steps,
+    marked partial, which ``perfkit profile`` saves and reports before exiting, exactly as
+    it does after Ctrl-C."""
+
+    def __init__(self, error: PerfkitError, partial: object) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.partial = partial
+        self.exit_code = error.exit_code

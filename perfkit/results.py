@@ -259,16 +259,21 @@ class Counters:
     ``samples_per_step`` is the nominal ``batch_size × grad_accum``; ``dataset_samples`` is
     the dataset's length. ``conv_layers`` counts ``nn.Conv2d`` modules (what channels_last
     applies to).
+
+    Runs on a user's own loop (``perfkit.Session``, ``perfkit run``) fill these from what
+    they observed: ``parameters``/``conv_layers`` are ``None`` when no model was seen,
+    ``samples_per_step`` is the most common sample count of the measured steps (0 when
+    no step said), and the FLOPs come from the last warm-up step, counted whole.
     """
 
-    parameters: int
-    trainable_parameters: int
+    parameters: int | None
+    trainable_parameters: int | None
     flops_per_step: int | None
     flops_dtype: str
     peak_flops_per_s: float | None
     samples_per_step: int
     tokens_per_step: int | None
-    conv_layers: int
+    conv_layers: int | None
     conv_flops_per_step: int | None = None
     conv_flops_dtype: str | None = None
     dataset_samples: int | None = None

@@ -150,7 +150,9 @@ def summarize(result: RunResult) -> RunSummary:
         )
     total_s = sum(s.sustained_ms for s in steps) / 1e3
     samples = sum(s.samples for s in steps)
-    samples_per_s = samples / total_s if total_s > 0 else None
+    # A loop that never said how many samples a step took (the API without samples=)
+    # has no sample rate: absent, not zero.
+    samples_per_s = samples / total_s if total_s > 0 and samples > 0 else None
     tokens = [s.tokens for s in steps if s.tokens is not None]
     tokens_per_s = sum(tokens) / total_s if tokens and total_s > 0 else None
     counters = result.counters
@@ -187,7 +189,7 @@ def summarize(result: RunResult) -> RunSummary:
         phases=tuple(phases),
         samples_per_s=samples_per_s,
         tokens_per_s=tokens_per_s,
-        step_throughput=describe([s.samples / (s.sustained_ms / 1e3) for s in steps if s.sustained_ms > 0]),
+        step_throughput=describe([s.samples / (s.sustained_ms / 1e3) for s in steps if s.sustained_ms > 0]) if samples > 0 else None,
         flops_per_step=counters.flops_per_step,
         achieved_flops_per_s=achieved,
         peak_flops_per_s=counters.peak_flops_per_s,

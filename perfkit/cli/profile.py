@@ -115,19 +115,36 @@ def profile(
     if output is not None:
         check_writable(output)  # before training, not after it
 
-    from perfkit.report import build_run_report, save_run
     from perfkit.runtime.preflight import preflight
     from perfkit.runtime.runner import run_experiment
 
     preflight(loaded)
     from perfkit.cli.progress import ProgressBar
+    from perfkit.errors import RunFailed
 
+    failure: RunFailed | None = None
     with ProgressBar(enabled=not quiet) as bar:
-        result = run_experiment(loaded, sync=sync, progress=bar.update)
+        try:
+            result = run_experiment(loaded, sync=sync, progress=bar.update)
+        except RunFailed as exc:  # the steps finished before the error are kept
+            failure, result = exc, exc.partial
+    finish_run(result, output, fmt, quiet, failure)
+
+
+def finish_run(result: Any, output: Path | None, fmt: Format, quiet: bool, failure: Any = None) -> None:
+    """Save (when asked) and report a run, then exit as it ended: 0 when complete, 130
+    after Ctrl-C, the error's code after a failure mid-run. A partial run is saved and
+    reported exactly like a whole one, marked partial."""
+    from perfkit.report import build_run_report, save_run
+
     if output is not None:
         save_run(result, output)
     if not (quiet and fmt is Format.console):
         render_report(build_run_report(result), fmt, None)
+    if failure is not None:
+        saved = f"; saved to {output}" if output is not None else ""
+        print(f"failed: reported the {len(result.steps)} finished steps (marked partial){saved}", file=sys.stderr)
+        raise failure
     if result.partial:
         print(f"interrupted: reported the {len(result.steps)} finished steps (marked partial)", file=sys.stderr)
         raise typer.Exit(INTERRUPTED_EXIT_CODE)

@@ -25,6 +25,9 @@ from perfkit.config.names import BUILTIN_DATASETS, BUILTIN_MODELS, OPTIMIZERS, S
 
 MAX_BATCH = 1 << 20
 MAX_WORKERS = 256
+ModelCall = Literal["input", "batch", "args", "kwargs"]
+#: Built-in losses (``loss:``); anything else must be ``package.module:callable``.
+BUILTIN_LOSSES: tuple[str, ...] = ("cross-entropy", "mse", "model")
 #: What torch.device accepts: no leading zeros, ASCII digits only, nothing around it.
 _DEVICE_RE = re.compile(r"auto|cpu|cuda|cuda:(0|[1-9][0-9]{0,3})", re.ASCII)
 
@@ -72,10 +75,17 @@ class ModelConfig(Section):
     ``name`` is a built-in (mlp, convnet, resnet, transformer), ``torchvision:<name>``,
     ``timm:<name>`` or ``package.module:callable`` (resolved from the config file's folder
     first, then ``sys.path``). ``params`` are passed to the factory as keyword arguments.
+
+    ``call`` says how a batch is passed to the model (:mod:`perfkit.runtime.batches`):
+    ``input`` (the default) calls ``model(input)`` with the input of an ``(input, target)``
+    pair or of an ``{"input": ..., "target": ...}`` dict; ``batch`` calls ``model(batch)``;
+    ``args`` calls ``model(*batch)``; ``kwargs`` calls ``model(**batch)`` (dict batches,
+    the Hugging Face shape).
     """
 
     name: str = "convnet"
     params: dict[str, Any] = Field(default_factory=dict)
+    call: ModelCall = "input"
 
     @field_validator("name")
     @classmethod
@@ -441,12 +451,20 @@ class ExperimentConfig(Section):
     ``threads``: torch intra-op threads for the run (``torch.set_num_threads``), restored
     afterwards; ``null`` keeps torch's default (one per core). On a shared machine, fewer
     threads than cores keeps a neighbour's job from stalling every step.
+
+    ``loss``: how a step's loss is computed from the model's output
+    (:mod:`perfkit.runtime.batches`): ``cross-entropy`` (the default; the target is the
+    second item of an ``(input, target)`` pair, or ``target``/``labels`` of a dict batch),
+    ``mse`` (same target), ``model`` (the output is the loss, or a dict or object with a
+    ``loss`` key or attribute) or ``package.module:callable`` called as
+    ``callable(output, batch)``.
     """
 
     name: str = "experiment"
     seed: Int = 0
     device: str = "auto"
     threads: Int | None = None
+    loss: str = "cross-entropy"
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
@@ -461,6 +479,11 @@ class ExperimentConfig(Section):
         if not 0 <= value < 2**32:
             raise ValueError(f"must be in [0, 2**32) (got {value}); numpy and torch seeds are 32-bit here")
         return value
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        return _check_component_name(value, BUILTIN_LOSSES, "loss")
 
     @field_validator("threads")
     @classmethod

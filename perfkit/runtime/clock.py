@@ -103,6 +103,18 @@ class CudaEventTimer:
         self._events.append(event)
         return index
 
+    def reserve(self, free: int) -> None:
+        """Make sure at least ``free`` pooled events are left. Called between steps, so
+        an event is never created inside a phase; each new event is recorded once (which
+        is when torch creates it), with no synchronisation."""
+        missing = len(self._events) + free - len(self._pool)
+        if missing <= 0:
+            return
+        fresh = [self._torch.cuda.Event(enable_timing=True) for _ in range(missing)]
+        for event in fresh:
+            event.record(self._stream)
+        self._pool.extend(fresh)
+
     def elapsed_ms(self, start: int, end: int) -> float:
         return float(self._events[start].elapsed_time(self._events[end]))
 

@@ -8,7 +8,6 @@ health checks → :class:`~perfkit.results.RunResult`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import gc
 import random
@@ -23,21 +22,16 @@ from perfkit.build.data import build_dataset, build_loader
 from perfkit.build.models import build_model
 from perfkit.build.optim import build_optimizer
 from perfkit.config.loader import LoadedConfig
-from perfkit.errors import PerfkitError
+from perfkit.errors import PerfkitError, RunFailed
 from perfkit.health import check_health
-from perfkit.results import Counters, Measurement, Memory, RunResult, RunWarning
-from perfkit.runtime.clock import (
-    Clock,
-    CudaEventTimer,
-    DeviceTimer,
-    NullDeviceTimer,
-    PerfCounterClock,
-)
+from perfkit.results import Counters, Measurement, RunResult, RunWarning
+from perfkit.runtime.batches import build_step_math, to_device
+from perfkit.runtime.clock import Clock, PerfCounterClock
 from perfkit.runtime.device import capture_environment, resolve_device
 from perfkit.runtime.flops import FlopCount, count_step_flops
-from perfkit.runtime.host_memory import peak_rss_bytes
-from perfkit.runtime.loop import LoopOptions, StepTracer, Workload, marks_per_step, run_loop
+from perfkit.runtime.loop import LoopOptions, LoopRecord, Workload, marks_per_step, run_loop
 from perfkit.runtime.peaks import effective_peak_flops_per_s
+from perfkit.runtime.session import Session
 from perfkit.runtime.toggles import (
     AmpPlan,
     autocast_context,
@@ -48,7 +42,6 @@ from perfkit.runtime.toggles import (
     plan_amp,
     prepare_model,
     tf32_supported,
-    to_device,
 )
 
 ProgressCallback = Callable[[int, int], None]
@@ -99,6 +92,8 @@ def run_experiment(
             # with the measured data and compute shares.
             pywarnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
             return _run(loaded, clock or PerfCounterClock(), sync, progress)
+    except RunFailed as exc:
+        raise RunFailed(loaded.locate(exc.error), exc.partial) from exc.__cause__
     except PerfkitError as exc:
         raise loaded.locate(exc) from exc.__cause__
     finally:
@@ -175,6 +170,7 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
         non_blocking=cfg.data.pin_memory and cuda,
         channels_last=cfg.toggles.channels_last,
         tokens_per_sample=spec.tokens_per_sample,
+        math=build_step_math(cfg.model.call, cfg.loss, loaded.base_dir),
         batch_size=cfg.data.batch_size,
     )
     options = LoopOptions(
@@ -183,36 +179,32 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
         grad_accum=cfg.loop.grad_accum,
         grad_clip=cfg.loop.grad_clip,
         track_grad_norm=cfg.loop.track_grad_norm,
-        sync=sync and cuda,
     )
-    boundaries = (options.warmup_steps + options.steps) * marks_per_step(options.grad_accum)
-    timer: DeviceTimer = CudaEventTimer(device, capacity=boundaries) if cuda else NullDeviceTimer()
-    trace_path: str | None = None
-    trace_analysis: dict[str, Any] | None = None
     flops: FlopCount | None = None
     with backend_flags(cfg.toggles):
         matmul_dtype, conv_dtype = _math_dtypes(amp, device)
-        tracer_cm: contextlib.AbstractContextManager[Any] = contextlib.nullcontext(None)
-        if cfg.profiler.enabled:
-            from perfkit.trace.session import ProfilerSession
-
-            tracer_cm = ProfilerSession(cfg.profiler, run_name=cfg.name, loop_warmup_steps=cfg.loop.warmup_steps, use_cuda=cuda)
-        with tracer_cm as tracer:
-            record = run_loop(work, options, clock, timer, tracer=_as_tracer(tracer), on_step=progress)
-        if tracer is not None:
-            path = tracer.trace_path
-            trace_path = str(path.resolve()) if path is not None else None  # valid from any folder
-            analysis = tracer.analysis()
-            trace_analysis = analysis.to_dict() if analysis is not None else None
-        # Peaks of the measured steps, read before the FLOP-counting pass allocates more.
-        host_peak, host_scope = peak_rss_bytes(record.host_peak_reset)
-        memory = Memory(
-            device_peak_allocated_bytes=int(torch.cuda.max_memory_allocated(device)) if cuda else None,
-            device_peak_reserved_bytes=int(torch.cuda.max_memory_reserved(device)) if cuda else None,
-            device_total_bytes=environment.device_memory_bytes,
-            host_peak_rss_bytes=host_peak,
-            host_peak_rss_scope=host_scope,
+        session = Session(
+            cfg.name,
+            device=device,
+            warmup_steps=options.warmup_steps,
+            steps=options.steps,
+            trace=cfg.profiler if cfg.profiler.enabled else False,
+            sync=sync and cuda,
+            count_flops=False,  # counted below, on one micro-batch of the plain module
+            clock=clock,
+            progress=progress,
+            marks_per_step=marks_per_step(options.grad_accum),
+            source="yaml",
         )
+        session.start()
+        loop = LoopRecord()
+        try:
+            loop = run_loop(work, options, session)
+        finally:
+            session.finish(loop.failure or (KeyboardInterrupt() if loop.interrupted else None))
+        record = session.record
+        if loop.failure is not None and not record.steps:
+            raise loop.failure
         compiled_inside = record.compiled_after_measuring - record.compiled_before_measuring
         if cfg.toggles.compile and compiled_inside > 0 and any(s.measured for s in record.steps):
             warnings.append(
@@ -223,8 +215,8 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
                     "or set data.drop_last: true",
                 )
             )
-        if record.full_batch is not None and not record.interrupted:
-            flops = _count_flops(work, record.full_batch, warnings)
+        if loop.full_batch is not None and not loop.interrupted and loop.failure is None:
+            flops = _count_flops(work, loop.full_batch, warnings)
         if cuda:
             torch.cuda.synchronize(device)
     parameters = sum(p.numel() for p in module.parameters())
@@ -255,42 +247,48 @@ def _run(loaded: LoadedConfig, clock: Clock, sync: bool, progress: ProgressCallb
         [s.grad_norm for s in measured],
         scaler_in_use=work.scaler is not None,
     )
-    if record.interrupted:
-        notes.append(f"interrupted after {len(record.steps)} of {options.warmup_steps + options.steps} steps")
+    total = options.warmup_steps + options.steps
+    if loop.interrupted:
+        notes.append(f"interrupted after {len(record.steps)} of {total} steps")
+    if loop.failure is not None:
+        warnings.append(
+            RunWarning(
+                "stopped-by-error",
+                f"the run stopped at step {len(record.steps)} of {total} on an error: {loop.failure.message}",
+            )
+        )
     measurement = Measurement(
         clock="cuda-events+perf_counter" if cuda else "perf_counter",
-        sync=options.sync,
+        sync=session.sync,
         amp_dtype=amp.label,
-        trace_path=trace_path,
+        trace_path=record.trace_path,
         notes=tuple(notes),
         optimizer_variant=setup.variant,
         torch_threads=torch.get_num_threads(),
     )
-    return RunResult(
+    result = RunResult(
         name=cfg.name,
         started_at=started_at,
         config=cfg.model_dump(mode="json"),
         environment=environment,
         measurement=measurement,
         counters=counters,
-        memory=memory,
+        memory=record.memory,
         steps=tuple(record.steps),
         warnings=tuple(warnings),
-        partial=record.interrupted,
-        trace=trace_analysis,
+        partial=loop.interrupted or loop.failure is not None,
+        trace=record.trace_analysis,
     )
+    if loop.failure is not None:
+        raise RunFailed(loop.failure, result)
+    return result
 
 
-def _as_tracer(tracer: Any) -> StepTracer | None:
-    return tracer  # type: ignore[no-any-return]
-
-
-def _count_flops(work: Workload, batch: tuple[Any, Any], warnings: list[RunWarning]) -> FlopCount | None:
+def _count_flops(work: Workload, batch: Any, warnings: list[RunWarning]) -> FlopCount | None:
     """FLOPs of one full-size micro-batch, counted after the loop on the plain module."""
-    inputs = to_device(batch[0], work.device, False, work.channels_last)
-    targets = to_device(batch[1], work.device, False, False)
+    on_device = to_device(batch, work.device, False, work.channels_last)
     try:
-        return count_step_flops(work.module, inputs, targets, work.loss_fn, work.autocast)
+        return count_step_flops(work.module, lambda module: work.math(module, on_device), work.autocast)
     except Exception as exc:  # counting is best-effort: an op the counter cannot handle
         warnings.append(
             RunWarning("flops-unavailable", f"FLOP counting failed ({type(exc).__name__}: {exc}); FLOPs and MFU are absent")

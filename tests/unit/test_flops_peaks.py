@@ -9,19 +9,19 @@ import torch
 import torch.nn.functional as F
 
 from perfkit.runtime.flops import count_step_flops
-from perfkit.runtime.loop import lm_or_classification_loss
+from perfkit.runtime.batches import cross_entropy
 from perfkit.runtime.peaks import peak_flops_per_s
 
 
-def _sum_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return out.sum()
+def _sum_of(x: torch.Tensor):  # type: ignore[no-untyped-def]
+    return lambda module: module(x).sum()
 
 
 def test_linear_matches_hand_computation() -> None:
     # forward 2·B·in·out; backward computes only the weight gradient (input needs no grad).
     b, n_in, n_out = 8, 64, 32
     layer = torch.nn.Linear(n_in, n_out)
-    flops = count_step_flops(layer, torch.randn(b, n_in), None, _sum_loss, contextlib.nullcontext)
+    flops = count_step_flops(layer, _sum_of(torch.randn(b, n_in)), contextlib.nullcontext)
     assert flops.total == 2 * b * n_in * n_out * 2
     assert flops.conv == 0
     assert all(p.grad is None for p in layer.parameters())  # gradients left zeroed
@@ -31,7 +31,7 @@ def test_conv_matches_hand_computation() -> None:
     b, c_in, c_out, hw, k = 2, 3, 16, 8, 3
     conv = torch.nn.Conv2d(c_in, c_out, k, padding=1)
     forward = 2 * b * c_out * hw * hw * c_in * k * k
-    flops = count_step_flops(conv, torch.randn(b, c_in, hw, hw), None, _sum_loss, contextlib.nullcontext)
+    flops = count_step_flops(conv, _sum_of(torch.randn(b, c_in, hw, hw)), contextlib.nullcontext)
     assert flops.total == 2 * forward  # forward + weight gradient
     assert flops.conv == flops.total
 
@@ -54,8 +54,8 @@ class _Attention(torch.nn.Module):
 
 def test_cpu_flash_attention_is_counted_like_explicit_attention() -> None:
     x = torch.randn(2, 8, 16)
-    explicit = count_step_flops(_Attention(True), x, None, _sum_loss, contextlib.nullcontext).total
-    fused = count_step_flops(_Attention(False), x, None, _sum_loss, contextlib.nullcontext).total
+    explicit = count_step_flops(_Attention(True), _sum_of(x), contextlib.nullcontext).total
+    fused = count_step_flops(_Attention(False), _sum_of(x), contextlib.nullcontext).total
     # torch's SDPA backward formula (used for GPU flash attention too) also counts the
     # recomputation of Q·Kᵀ that flash backward performs: one extra (b·h, s, d)×(d, s) matmul.
     recompute = 2 * (2 * 2) * 8 * 8 * 8
@@ -65,7 +65,7 @@ def test_cpu_flash_attention_is_counted_like_explicit_attention() -> None:
 def test_loss_handles_lm_and_classification() -> None:
     logits = torch.randn(2, 5, 7)
     target = torch.randint(0, 7, (2, 5))
-    assert torch.allclose(lm_or_classification_loss(logits, target), F.cross_entropy(logits.reshape(10, 7), target.reshape(10)))
+    assert torch.allclose(cross_entropy(logits, target), F.cross_entropy(logits.reshape(10, 7), target.reshape(10)))
 
 
 @pytest.mark.parametrize(

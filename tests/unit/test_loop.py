@@ -96,7 +96,7 @@ def test_grad_accum_counts_every_micro_batch(config_file) -> None:  # type: igno
 def test_the_event_pool_covers_every_mark_a_step_places(config_file, monkeypatch: pytest.MonkeyPatch, extra: list[str]) -> None:  # type: ignore[no-untyped-def]
     """CUDA events are pre-created per step (marks_per_step); a mark beyond the pool would
     create its event inside a timed phase. Counted here with a fake device timer."""
-    from perfkit.runtime import runner
+    from perfkit.runtime import session
     from perfkit.runtime.clock import NullDeviceTimer
     from perfkit.runtime.loop import marks_per_step
 
@@ -107,7 +107,7 @@ def test_the_event_pool_covers_every_mark_a_step_places(config_file, monkeypatch
             marks.append(1)
             return -1
 
-    monkeypatch.setattr(runner, "NullDeviceTimer", CountingTimer)
+    monkeypatch.setattr(session, "NullDeviceTimer", CountingTimer)
     path = config_file(mode="fake", item_ms=1.0, fwd=1.0, bwd=1.0, loop__grad_accum=3)
     result = run_experiment(load_config(path, extra), clock=phase_costs.CLOCK)
     per_step = len(marks) / len(result.steps)
@@ -248,21 +248,28 @@ def test_model_data_mismatch_is_a_clear_error(tiny_config, write_yaml) -> None: 
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_dataset_errors_blame_the_data(config_file, workers: int) -> None:  # type: ignore[no-untyped-def]
-    from perfkit.errors import BuildError
+    from perfkit.errors import BuildError, RunFailed
 
     path = config_file(mode="fake", item_ms=0.0, fwd=0.0, bwd=0.0)
     overrides = ["data.name=phase_costs:FailingData", "data.params={bad_index: 5}", f"data.num_workers={workers}"]
-    with pytest.raises(BuildError, match=r"data\.name: loading a batch failed at step 2 \(ValueError: corrupt JPEG at index 5\)"):
+    with pytest.raises(RunFailed, match=r"data\.name: loading a batch failed at step 2 \(ValueError: corrupt JPEG at index 5\)") as caught:
         run_experiment(load_config(path, overrides), clock=phase_costs.CLOCK)
+    # The two steps finished before the failure are kept, marked partial, with the reason.
+    assert isinstance(caught.value.error, BuildError)
+    partial = caught.value.partial
+    assert partial.partial and [s.index for s in partial.steps] == [0, 1]
+    assert [w.code for w in partial.warnings if w.code == "stopped-by-error"] == ["stopped-by-error"]
 
 
 def test_model_errors_after_the_first_step(config_file) -> None:  # type: ignore[no-untyped-def]
-    from perfkit.errors import BuildError
+    from perfkit.errors import BuildError, RunFailed
 
     path = config_file(mode="fake", item_ms=0.0, fwd=0.0, bwd=0.0)
     overrides = ["model.name=phase_costs:FailingModel", "model.params={ok_calls: 2}"]
-    with pytest.raises(BuildError, match=r"model\.name: training failed at step 2 \(RuntimeError: shape drift in user code\)"):
+    with pytest.raises(RunFailed, match=r"model\.name: training failed at step 2 \(RuntimeError: shape drift in user code\)") as caught:
         run_experiment(load_config(path, overrides), clock=phase_costs.CLOCK)
+    assert isinstance(caught.value.error, BuildError)
+    assert [s.index for s in caught.value.partial.steps] == [0, 1]
 
 
 def test_flops_are_counted_on_a_full_batch(tiny_config, write_yaml) -> None:  # type: ignore[no-untyped-def]
