@@ -127,7 +127,7 @@ def profile(
         try:
             result = run_experiment(loaded, sync=sync, progress=bar.update)
         except RunFailed as exc:  # the steps finished before the error are kept
-            failure, result = exc, exc.partial
+            failure, result = exc, exc.partial  # type: ignore[assignment]  # a RunResult
     finish_run(result, output, fmt, quiet, failure)
 
 
