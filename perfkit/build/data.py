@@ -18,6 +18,7 @@ measured data time the way they would on a real pipeline:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,19 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from perfkit.build.imports import call_factory, resolve_callable
+from perfkit.build.imports import (
+    PILLOW,
+    Rule,
+    at_least,
+    bind_params,
+    call_factory,
+    check_rules,
+    import_extra,
+    optional,
+    resolve_callable,
+    text,
+    whole,
+)
 from perfkit.config.schema import DataConfig
 from perfkit.errors import BuildError
 
@@ -127,12 +140,8 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
     EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
     def __init__(self, root: str, image_size: int = 224, resize: int | None = None, seed: int = 0) -> None:
-        try:
-            import PIL.Image  # noqa: F401 - checked here, used in __getitem__ (a module does not pickle)
-        except ImportError as exc:
-            raise BuildError(
-                "data.name: image-folder needs Pillow, which is not installed; pip install 'perfkit[images]'"
-            ) from exc
+        # Checked here, used in __getitem__ (a module does not pickle).
+        import_extra(PILLOW, "data.name", "image-folder")
         base = Path(root)
         if not base.is_dir():
             raise BuildError(f"data.params.root: {root} is not a directory of class folders")
@@ -197,20 +206,128 @@ def _data_path(root: str, base_dir: Path) -> Path:
     return beside_config if beside_config.exists() or not path.exists() else path
 
 
-def build_dataset(config: DataConfig, base_dir: Path, seed: int = 0) -> DataSpec:
-    """Build the dataset named by ``data.name`` with ``data.params`` as keyword arguments.
+#: What each built-in dataset's parameters must be, checked before anything is built.
+BUILTIN_DATASET_RULES: dict[str, dict[str, Rule]] = {
+    "synthetic-images": {
+        "num_samples": whole(1),
+        "image_size": whole(1),
+        "crop_size": optional(whole(1)),
+        "channels": whole(1),
+        "num_classes": whole(1),
+        "cpu_cost_us": at_least(0),
+        "pool_size": whole(1),
+        "seed": whole(0),
+    },
+    "synthetic-tokens": {
+        "num_samples": whole(1),
+        "seq_len": whole(1),
+        "vocab_size": whole(2),
+        "cpu_cost_us": at_least(0),
+        "seed": whole(0),
+    },
+    "image-folder": {"root": text(), "image_size": whole(1), "resize": optional(whole(1)), "seed": whole(0)},
+}
+
+
+@dataclass(frozen=True)
+class DatasetFactory:
+    """The callable ``data.name`` names and the keyword arguments it will be called with."""
+
+    factory: Any
+    params: dict[str, Any]
+    what: str
+    #: for the built-ins, every argument the factory will see (its defaults applied)
+    arguments: Mapping[str, Any] | None = None
+
+
+def resolve_dataset(config: DataConfig, base_dir: Path, seed: int = 0) -> DatasetFactory:
+    """Find the factory for ``data.name`` and check ``data.params`` against it without
+    building anything: unknown or missing keyword arguments (the signature is bound); for
+    the built-ins, impossible values, an ``image-folder`` root that is not a folder (and
+    Pillow), and a synthetic dataset smaller than one batch with ``drop_last``.
+    ``perfkit validate`` stops here.
 
     Built-in datasets take the experiment's ``seed`` unless ``data.params.seed`` is set."""
     name = config.name
     params = dict(config.params)
+    key = "data.params"
+    if name not in BUILTIN_DATASET_FACTORIES:
+        factory = resolve_callable(name, base_dir, "data.name")
+        what = f"'{name}'"
+        bind_params(factory, params, key, what)
+        return DatasetFactory(factory=factory, params=params, what=what)
     if name == "image-folder" and isinstance(params.get("root"), str):
         params["root"] = str(_data_path(params["root"], base_dir))
-    if name in BUILTIN_DATASET_FACTORIES:
-        params.setdefault("seed", seed)
-        dataset = call_factory(BUILTIN_DATASET_FACTORIES[name], params, "data.params", f"built-in dataset '{name}'")
-    else:
-        factory = resolve_callable(name, base_dir, "data.name")
-        dataset = call_factory(factory, params, "data.params", f"'{name}'")
+    params.setdefault("seed", seed)
+    factory = BUILTIN_DATASET_FACTORIES[name]
+    what = f"built-in dataset '{name}'"
+    bound = bind_params(factory, params, key, what)
+    if bound is None:
+        return DatasetFactory(factory=factory, params=params, what=what)
+    _check_builtin_dataset(name, bound.arguments, config, key, what)
+    return DatasetFactory(factory=factory, params=params, what=what, arguments=bound.arguments)
+
+
+def _check_builtin_dataset(name: str, args: Mapping[str, Any], config: DataConfig, key: str, what: str) -> None:
+    check_rules(BUILTIN_DATASET_RULES[name], args, key, what)
+    if name == "synthetic-images" and args["crop_size"] is not None and args["crop_size"] > args["image_size"]:
+        raise BuildError(
+            f"{key}.crop_size: {args['crop_size']} is larger than {key}.image_size ({args['image_size']}); "
+            "crop at most the whole image"
+        )
+    if name == "image-folder":
+        import_extra(PILLOW, "data.name", "image-folder")
+        root = Path(args["root"])
+        if not root.is_dir():
+            raise BuildError(
+                f"{key}.root: {root} is not a folder; give the folder that holds one sub-folder per class "
+                "(a relative root is looked up beside the config file first)"
+            )
+        resize = args["resize"] or int(args["image_size"] * 8 / 7)
+        if resize < args["image_size"]:
+            raise BuildError(f"{key}.resize: {resize} is smaller than image_size {args['image_size']}; raise it")
+        try:
+            found = _count_images(root, limit=config.batch_size if config.drop_last else 1)
+        except OSError as exc:
+            raise BuildError(f"{key}.root: {exc.filename or root}: {exc.strerror or exc}; check the folder and its permissions") from exc
+        if found == 0:
+            raise BuildError(f"{key}.root: no images ({', '.join(ImageFolder.EXTENSIONS)}) under {root}/<class>/")
+        if config.drop_last and found < config.batch_size:
+            raise BuildError(_too_small_for_a_batch(config.batch_size, found))
+    samples = args.get("num_samples")
+    if config.drop_last and isinstance(samples, int) and samples < config.batch_size:
+        raise BuildError(_too_small_for_a_batch(config.batch_size, samples))
+
+
+def _count_images(root: Path, limit: int) -> int:
+    """Images in ``root/<class>/``, counted up to ``limit`` only: enough to know that a
+    batch can be made, without listing a large dataset."""
+    found = 0
+    for folder in root.iterdir():
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.suffix.lower() in ImageFolder.EXTENSIONS:
+                found += 1
+                if found >= limit:
+                    return found
+    return found
+
+
+def _too_small_for_a_batch(batch_size: int, samples: int) -> str:
+    return (
+        f"data.batch_size: {batch_size} is larger than the dataset ({samples} samples) "
+        "with drop_last: true, so no batch would be produced; lower the batch size, set data.drop_last: false, "
+        "or use a larger dataset"
+    )
+
+
+def build_dataset(config: DataConfig, base_dir: Path, seed: int = 0) -> DataSpec:
+    """Build the dataset named by ``data.name`` with ``data.params`` as keyword arguments
+    (checked first by :func:`resolve_dataset`)."""
+    name = config.name
+    resolved = resolve_dataset(config, base_dir, seed)
+    dataset = call_factory(resolved.factory, resolved.params, "data.params", resolved.what)
     if not isinstance(dataset, Dataset) and not hasattr(dataset, "__getitem__"):
         raise BuildError(f"data.name: '{name}' returned {type(dataset).__name__}, not a torch Dataset")
     try:
@@ -227,10 +344,7 @@ def build_loader(config: DataConfig, dataset: Dataset[Any], pin_memory: bool, se
     """The DataLoader with the config's knobs. ``pin_memory`` is decided by the caller
     (pinning only helps, and only works, with an accelerator)."""
     if config.drop_last and len(dataset) < config.batch_size:  # type: ignore[arg-type]
-        raise BuildError(
-            f"data.batch_size: {config.batch_size} is larger than the dataset ({len(dataset)} samples) "  # type: ignore[arg-type]
-            "with drop_last: true, so no batch would be produced; lower the batch size or grow data.params.num_samples"
-        )
+        raise BuildError(_too_small_for_a_batch(config.batch_size, len(dataset)))  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     if config.num_workers > 0:
         kwargs["persistent_workers"] = config.persistent_workers

@@ -13,8 +13,10 @@ torch, so every example config runs on a bare install:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perfkit.build.imports import call_factory, resolve_callable
+from perfkit.build.imports import (
+    TIMM,
+    TORCHVISION,
+    Rule,
+    bind_params,
+    boolean,
+    call_factory,
+    check_rules,
+    fraction,
+    import_extra,
+    one_of,
+    optional,
+    resolve_callable,
+    whole,
+    whole_list,
+)
 from perfkit.config.schema import ModelConfig
 from perfkit.errors import BuildError
 
@@ -261,55 +278,113 @@ BUILTIN_MODEL_FACTORIES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_model(config: ModelConfig, base_dir: Path) -> nn.Module:
-    """Build the model named by ``model.name`` with ``model.params`` as keyword arguments."""
+#: What each built-in model's parameters must be, checked before anything is built (by
+#: ``perfkit validate`` too): a negative width or zero classes would otherwise build
+#: something else silently (``range(-1)`` is empty) or fail inside torch.
+BUILTIN_MODEL_RULES: dict[str, dict[str, Rule]] = {
+    "mlp": {"input_dim": whole(1), "hidden": whole(1), "depth": whole(1), "num_classes": whole(1), "dropout": fraction()},
+    "convnet": {"in_channels": whole(1), "num_classes": whole(1), "width": whole(1), "depth": whole(1), "batch_norm": boolean()},
+    "resnet": {
+        "depth": whole(1),
+        "width": whole(1),
+        "num_classes": whole(1),
+        "in_channels": whole(1),
+        "blocks": optional(whole_list(1)),
+        "bottleneck": optional(boolean()),
+        "stem": one_of("cifar", "imagenet"),
+    },
+    "transformer": {
+        "vocab_size": whole(1),
+        "d_model": whole(1),
+        "n_layers": whole(1),
+        "n_heads": whole(1),
+        "seq_len": whole(1),
+        "mlp_ratio": whole(1),
+        "dropout": fraction(),
+        "tie_weights": boolean(),
+    },
+}
+
+
+def _check_builtin_model(name: str, args: Mapping[str, Any], key: str) -> None:
+    what = f"built-in model '{name}'"
+    check_rules(BUILTIN_MODEL_RULES[name], args, key, what)
+    if name == "resnet" and args["blocks"] is None and args["depth"] not in _RESNET_LAYOUTS:
+        raise BuildError(
+            f"{key}.depth: {what} has the layouts {', '.join(map(str, sorted(_RESNET_LAYOUTS)))} "
+            f"(got {args['depth']}); pick one, or give {key}.blocks, e.g. [2, 2, 2, 2]"
+        )
+    if name == "transformer" and args["d_model"] % args["n_heads"]:
+        raise BuildError(
+            f"{key}.d_model: {args['d_model']} must be divisible by {key}.n_heads ({args['n_heads']}); "
+            "change one of them"
+        )
+
+
+@dataclass(frozen=True)
+class ModelFactory:
+    """The callable ``model.name`` names and the keyword arguments it will be called with."""
+
+    factory: Callable[..., Any]
+    params: dict[str, Any]
+    what: str
+    #: for the built-ins, every argument the factory will see (its defaults applied)
+    arguments: Mapping[str, Any] | None = None
+
+
+def resolve_model(config: ModelConfig, base_dir: Path) -> ModelFactory:
+    """Find the factory for ``model.name`` and check ``model.params`` against it without
+    building anything: unknown or missing keyword arguments (the signature is bound), and
+    for the built-ins, impossible values. ``perfkit validate`` stops here."""
     name = config.name
     params = dict(config.params)
+    key = "model.params"
+    arguments: Mapping[str, Any] | None = None
     if name in BUILTIN_MODEL_FACTORIES:
-        factory = BUILTIN_MODEL_FACTORIES[name]
-        model = call_factory(factory, params, "model.params", f"built-in model '{name}'")
+        factory: Callable[..., Any] = BUILTIN_MODEL_FACTORIES[name]
+        what = f"built-in model '{name}'"
+        bound = bind_params(factory, params, key, what)
+        if bound is not None:
+            arguments = bound.arguments
+            _check_builtin_model(name, arguments, key)
     elif name.startswith("torchvision:"):
-        model = _torchvision_model(name.partition(":")[2], params)
+        arch = name.partition(":")[2]
+        factory, what = _torchvision_builder(arch), f"torchvision model '{arch}'"
+        params.setdefault("weights", None)  # never download weights: timing does not need them
+        bind_params(factory, params, key, what)
     elif name.startswith("timm:"):
-        model = _timm_model(name.partition(":")[2], params)
+        arch = name.partition(":")[2]
+        factory, what = _timm_builder(arch), f"timm model '{arch}'"
+        params.setdefault("pretrained", False)
     else:
-        factory = resolve_callable(name, base_dir, "model.name")
-        model = call_factory(factory, params, "model.params", f"'{name}'")
+        factory, what = resolve_callable(name, base_dir, "model.name"), f"'{name}'"
+        bind_params(factory, params, key, what)
+    return ModelFactory(factory=factory, params=params, what=what, arguments=arguments)
+
+
+def build_model(config: ModelConfig, base_dir: Path) -> nn.Module:
+    """Build the model named by ``model.name`` with ``model.params`` as keyword arguments."""
+    resolved = resolve_model(config, base_dir)
+    model = call_factory(resolved.factory, resolved.params, "model.params", resolved.what)
     if not isinstance(model, nn.Module):
-        raise BuildError(f"model.name: '{name}' returned {type(model).__name__}, not a torch.nn.Module")
+        raise BuildError(f"model.name: '{config.name}' returned {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
-def _torchvision_model(arch: str, params: dict[str, Any]) -> nn.Module:
+def _torchvision_builder(arch: str) -> Callable[..., Any]:
+    torchvision: Any = import_extra(
+        TORCHVISION, "model.name", f"torchvision:{arch}", alternative="use the built-in 'resnet'"
+    )
     try:
-        import torchvision.models as tv_models
-    except ImportError as exc:
-        raise BuildError(
-            f"model.name: torchvision:{arch} needs torchvision, which is not installed "
-            f"({exc}); install the build matching your torch (pip install 'perfkit[vision]') "
-            "or use the built-in 'resnet'"
-        ) from exc
-    try:
-        factory = tv_models.get_model_builder(arch)
+        return torchvision.models.get_model_builder(arch)  # type: ignore[no-any-return]
     except ValueError as exc:
         raise BuildError(
             f"model.name: torchvision has no model '{arch}'; see torchvision.models.list_models()"
         ) from exc
-    params.setdefault("weights", None)  # never download weights: timing does not need them
-    return call_factory(factory, params, "model.params", f"torchvision model '{arch}'")  # type: ignore[no-any-return]
 
 
-def _timm_model(arch: str, params: dict[str, Any]) -> nn.Module:
-    try:
-        import timm
-    except ImportError as exc:
-        raise BuildError(
-            f"model.name: timm:{arch} needs timm, which is not installed; pip install 'perfkit[timm]'"
-        ) from exc
+def _timm_builder(arch: str) -> Callable[..., Any]:
+    timm: Any = import_extra(TIMM, "model.name", f"timm:{arch}")
     if not timm.is_model(arch):
         raise BuildError(f"model.name: timm has no model '{arch}'; see timm.list_models()")
-    params.setdefault("pretrained", False)
-    try:
-        return timm.create_model(arch, **params)  # type: ignore[no-any-return]
-    except (TypeError, ValueError) as exc:
-        raise BuildError(f"model.params: timm model '{arch}' rejected its parameters: {exc}") from exc
+    return functools.partial(timm.create_model, arch)

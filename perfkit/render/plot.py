@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from perfkit.errors import InputError
 from perfkit.report import RunReport
@@ -27,13 +28,10 @@ _COLORS = {
 def plot_steps(report: RunReport, path: str | Path) -> Path:
     """Write the step plot to ``path`` atomically (the format follows the suffix: .png,
     .svg, .pdf, ...); an unknown suffix or an unwritable place is an :class:`InputError`."""
-    try:
-        import matplotlib
+    from perfkit.build.imports import MATPLOTLIB, import_extra
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise InputError("--plot needs matplotlib, which is not installed; pip install 'perfkit[plot]'") from exc
+    plt: Any = import_extra(MATPLOTLIB, "", "--plot", error=InputError)
+    plt.switch_backend("Agg")  # files only, never a window
     from perfkit.io import atomic_write_bytes, check_writable
 
     target = check_writable(path)

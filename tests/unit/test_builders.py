@@ -171,7 +171,7 @@ def test_user_dataset_and_bad_params(tmp_path: Path) -> None:
 
 
 def test_image_folder_needs_pillow_or_decodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = DataConfig(name="image-folder", params={"root": str(tmp_path), "image_size": 8})
+    config = DataConfig(name="image-folder", params={"root": str(tmp_path), "image_size": 8}, batch_size=2)
     try:
         from PIL import Image
     except ImportError:
@@ -190,7 +190,7 @@ def test_image_folder_needs_pillow_or_decodes(tmp_path: Path, monkeypatch: pytes
     assert len(pickle.loads(pickle.dumps(spec.dataset))) == 2  # type: ignore[arg-type]
     # A relative root is found beside the config, whatever the working directory.
     monkeypatch.chdir(HERE)
-    beside = build_dataset(DataConfig(name="image-folder", params={"root": tmp_path.name, "image_size": 8}), tmp_path.parent)
+    beside = build_dataset(DataConfig(name="image-folder", params={"root": tmp_path.name, "image_size": 8}, batch_size=2), tmp_path.parent)
     assert len(beside.dataset) == 2  # type: ignore[arg-type]
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(BuildError, match="needs Pillow"):
@@ -292,3 +292,62 @@ def test_schedulers_change_the_lr(scheduler: dict, cls: type) -> None:
 
 def test_no_scheduler() -> None:
     assert build_optimizer(OptimizerConfig(), _params(), 10).scheduler is None
+
+
+def test_resolving_checks_parameters_without_building(tmp_path: Path) -> None:
+    """``perfkit validate`` resolves and binds; only ``profile`` calls the factory."""
+    from perfkit.build.data import resolve_dataset
+    from perfkit.build.models import resolve_model
+
+    (tmp_path / "calls_record.py").write_text(
+        "CALLS = []\n"
+        "def make(width, depth=2):\n"
+        "    CALLS.append(width)\n"
+        "    raise RuntimeError('built')\n"
+    )
+    try:
+        resolved = resolve_model(ModelConfig(name="calls_record:make", params={"width": 3}), tmp_path)
+        import calls_record  # type: ignore[import-not-found]
+
+        assert calls_record.CALLS == [] and resolved.params == {"width": 3}
+        with pytest.raises(BuildError, match=r"^model\.params: 'calls_record:make' needs 'width'; set model\.params\.width$"):
+            resolve_model(ModelConfig(name="calls_record:make"), tmp_path)
+        with pytest.raises(BuildError, match=r"raised RuntimeError: built"):
+            build_model(ModelConfig(name="calls_record:make", params={"width": 3}), tmp_path)
+        assert calls_record.CALLS == [3]
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("calls_record", None)
+    # The built-ins' arguments come with their defaults, for the checks across sections.
+    convnet = resolve_model(ModelConfig(name="convnet", params={"width": 8}), HERE)
+    assert convnet.arguments is not None and (convnet.arguments["width"], convnet.arguments["depth"]) == (8, 3)
+    images = resolve_dataset(DataConfig(params={"image_size": 16}), HERE, seed=7)
+    assert images.arguments is not None and images.arguments["seed"] == 7 and images.arguments["crop_size"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("mlp", {"hidden": 0}, r"model\.params\.hidden: must be a whole number >= 1 for built-in model 'mlp' \(got 0\)"),
+        ("mlp", {"dropout": 1.5}, r"model\.params\.dropout: must be a number in \[0, 1\)"),
+        ("convnet", {"width": 2.5}, r"model\.params\.width: must be a whole number >= 1 .*\(got 2\.5\)"),
+        ("convnet", {"batch_norm": "yes"}, r"model\.params\.batch_norm: must be true or false"),
+        ("resnet", {"blocks": [2, 0, 2]}, r"model\.params\.blocks: must be a non-empty list of whole numbers >= 1"),
+        ("resnet", {"stem": "tiny"}, r"model\.params\.stem: must be one of 'cifar', 'imagenet'"),
+        ("transformer", {"n_layers": -1}, r"model\.params\.n_layers: must be a whole number >= 1"),
+    ],
+)
+def test_impossible_builtin_model_params_are_refused_before_building(name: str, params: dict, message: str) -> None:
+    with pytest.raises(BuildError, match=message):
+        build_model(ModelConfig(name=name, params=params), HERE)
+
+
+def test_impossible_builtin_data_params_are_refused_before_building() -> None:
+    with pytest.raises(BuildError, match=r"data\.params\.vocab_size: must be a whole number >= 2 for built-in dataset 'synthetic-tokens'"):
+        build_dataset(DataConfig(name="synthetic-tokens", params={"vocab_size": 1}), HERE)
+    with pytest.raises(BuildError, match=r"data\.params\.channels: must be a whole number >= 1"):
+        build_dataset(DataConfig(params={"channels": 0}), HERE)
+    with pytest.raises(BuildError, match=r"data\.batch_size: 64 is larger than the dataset \(16 samples\)"):
+        build_dataset(DataConfig(params={"num_samples": 16}, batch_size=64), HERE)
+    # Without drop_last a short dataset still makes one (short) batch.
+    assert len(build_dataset(DataConfig(params={"num_samples": 16}, batch_size=64, drop_last=False), HERE).dataset) == 16  # type: ignore[arg-type]
