@@ -58,8 +58,12 @@ def preflight(loaded: LoadedConfig) -> None:
 def check_fit(cfg: ExperimentConfig, model: Mapping[str, Any], data: Mapping[str, Any]) -> None:
     """A built-in model against a built-in dataset: what would make the first training
     step fail (labels past the classifier, tokens past the vocabulary, another input
-    shape). ``model``/``data`` are the factories' arguments with their defaults."""
+    shape). ``model``/``data`` are the factories' arguments with their defaults. Only
+    the default wiring is judged (``model.call: input``; labels only with the
+    ``cross-entropy`` loss): with any other, the batch reaches the model another way."""
     m, d = cfg.model.name, cfg.data.name
+    if cfg.model.call != "input":
+        return
     if (m in _IMAGE_MODELS) != (d in _IMAGE_DATASETS):
         kind = "images" if d in _IMAGE_DATASETS else "token sequences"
         fits = "mlp, convnet or resnet" if d in _IMAGE_DATASETS else "transformer"
@@ -81,7 +85,7 @@ def check_fit(cfg: ExperimentConfig, model: Mapping[str, Any], data: Mapping[str
     if d == "synthetic-images" and data["crop_size"] is not None:
         size = data["crop_size"]
     classes = data.get("num_classes")
-    if classes is not None and classes > model["num_classes"]:
+    if cfg.loss == "cross-entropy" and classes is not None and classes > model["num_classes"]:
         raise BuildError(
             f"model.params.num_classes: {model['num_classes']} is fewer than data.params.num_classes ({classes}), "
             f"so labels would be out of range; make it at least {classes}"

@@ -188,3 +188,13 @@ def test_image_folder_needs_images_and_a_whole_batch(tmp_path: Path) -> None:
     assert one_error_line(invoke("profile", config, "-q")) == short
     ok = invoke("validate", config, "--set", "data.batch_size=3")
     assert ok.exit_code == 0, ok.output
+
+
+def test_the_fit_checks_follow_the_loss_and_the_call(tmp_path: Path) -> None:
+    """Labels are judged against the classifier only with the cross-entropy loss, and
+    shapes only when the model gets the input (model.call: input)."""
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump(with_changes({"data.params.num_classes": 10})))
+    assert invoke("validate", config).exit_code == 2
+    assert invoke("validate", config, "--set", "loss=mse").exit_code == 0
+    assert invoke("validate", config, "--set", "model.call=batch").exit_code == 0
