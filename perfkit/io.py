@@ -96,7 +96,7 @@ def _is_special_file(target: Path) -> bool:
     """An existing device, FIFO or socket (after symbolic links): written in place."""
     try:
         mode = target.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 

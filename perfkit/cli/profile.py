@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import stat
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,6 +18,10 @@ from perfkit.errors import INTERRUPTED_EXIT_CODE, InputError
 
 if TYPE_CHECKING:  # the config package imports pydantic: keep --help and analyze light
     from perfkit.config.loader import OverrideLike
+
+    Overrides = list[OverrideLike]
+else:  # the name typer evaluates in the command's signature
+    Overrides = list
 
 
 class Format(str, Enum):
@@ -60,6 +68,48 @@ def shorthand_overrides(
     return out
 
 
+#: The options `profile` and `validate` share, in the order `--help` lists them.
+CONFIG_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("set_", SetOption),
+    ("amp", Annotated[Amp | None, typer.Option("--amp", help="Shorthand for --set toggles.amp=…")]),
+    ("channels_last", Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="toggles.channels_last")]),
+    ("compile_model", Annotated[bool | None, typer.Option("--compile/--no-compile", help="toggles.compile")]),
+    ("workers", Annotated[int | None, typer.Option("--workers", help="data.num_workers")]),
+    ("steps", Annotated[int | None, typer.Option("--steps", help="loop.steps (measured steps)")]),
+    ("device", Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")]),
+)
+
+
+def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: give a command the shared ``--set`` and shorthand options.
+
+    The command declares ``overrides: Overrides``; in the signature typer reads, that
+    parameter becomes :data:`CONFIG_OPTIONS` (same names, help and order for every command
+    that uses it), and the command is called with the overrides they make
+    (:func:`shorthand_overrides`)."""
+    signature = inspect.signature(command, eval_str=True)
+    params = list(signature.parameters.values())
+    at = [p.name for p in params].index("overrides")
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=annotation)
+        for name, annotation in CONFIG_OPTIONS
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        sets = kwargs.pop("set_", None)
+        shorthand = {name: kwargs.pop(name, None) for name, _ in CONFIG_OPTIONS[1:]}
+        kwargs["overrides"] = shorthand_overrides(sets, **shorthand)
+        return command(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[*params[:at], *shared, *params[at + 1 :]])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{k: v for k, v in command.__annotations__.items() if k != "overrides"},
+        **dict(CONFIG_OPTIONS),
+    }
+    return wrapper
+
+
 def render_report(report: Any, fmt: Format, output: Path | None) -> None:
     """Render a RunReport to stdout, or atomically to ``output``."""
     if fmt is Format.console:
@@ -83,15 +133,10 @@ def render_report(report: Any, fmt: Format, output: Path | None) -> None:
 
 @app.command()
 @handles_errors
+@config_options
 def profile(
     config: Annotated[Path, typer.Argument(help="Experiment YAML.")],
-    set_: SetOption = None,
-    amp: Annotated[Amp | None, typer.Option("--amp", help="Shorthand for --set toggles.amp=…")] = None,
-    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="toggles.channels_last")] = None,
-    compile_model: Annotated[bool | None, typer.Option("--compile/--no-compile", help="toggles.compile")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="data.num_workers")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="loop.steps (measured steps)")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")] = None,
+    overrides: Overrides,
     sync: Annotated[bool, typer.Option("--sync", help="Synchronise the device at every phase boundary (slower; host times then include device work).")] = False,
     trace: Annotated[bool, typer.Option("--trace", help="Record a torch.profiler trace (profiler.enabled).")] = False,
     trace_dir: Annotated[Path | None, typer.Option("--trace-dir", help="Trace folder (implies --trace).")] = None,
@@ -106,7 +151,6 @@ def profile(
     from perfkit.config import Override, load_config
     from perfkit.io import check_writable
 
-    overrides = shorthand_overrides(set_, amp, channels_last, workers, steps, device, compile_model)
     if trace or trace_dir is not None:
         overrides.append(Override(("profiler", "enabled"), True, "--trace"))
     if trace_dir is not None:
@@ -131,7 +175,9 @@ def profile(
     finish_run(result, output, fmt, quiet, failure)
 
 
-def finish_run(result: Any, output: Path | None, fmt: Format, quiet: bool, failure: Any = None) -> None:
+def finish_run(
+    result: Any, output: Path | None, fmt: Format, quiet: bool, failure: Any = None, exit_on_partial: bool = True
+) -> None:
     """Save (when asked) and report a run, then exit as it ended: 0 when complete, 130
     after Ctrl-C, the error's code after a failure mid-run. A partial run is saved and
     reported exactly like a whole one, marked partial."""
@@ -145,22 +191,17 @@ def finish_run(result: Any, output: Path | None, fmt: Format, quiet: bool, failu
         saved = f"; saved to {output}" if output is not None else ""
         print(f"failed: reported the {len(result.steps)} finished steps (marked partial){saved}", file=sys.stderr)
         raise failure
-    if result.partial:
+    if result.partial and exit_on_partial:
         print(f"interrupted: reported the {len(result.steps)} finished steps (marked partial)", file=sys.stderr)
         raise typer.Exit(INTERRUPTED_EXIT_CODE)
 
 
 @app.command()
 @handles_errors
+@config_options
 def validate(
     config: Annotated[Path, typer.Argument(help="Experiment YAML.")],
-    set_: SetOption = None,
-    amp: Annotated[Amp | None, typer.Option("--amp", help="Shorthand for --set toggles.amp=…")] = None,
-    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="toggles.channels_last")] = None,
-    compile_model: Annotated[bool | None, typer.Option("--compile/--no-compile", help="toggles.compile")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="data.num_workers")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="loop.steps (measured steps)")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda | cuda:N")] = None,
+    overrides: Overrides,
 ) -> None:
     """Check an experiment file without running it (schema, names, device, imports),
     with the same overrides and shorthand flags as `perfkit profile`.
@@ -169,7 +210,7 @@ def validate(
     """
     from perfkit.config import load_config
 
-    loaded = load_config(config, shorthand_overrides(set_, amp, channels_last, workers, steps, device, compile_model))
+    loaded = load_config(config, overrides)
     from perfkit.runtime.preflight import preflight
 
     preflight(loaded)
@@ -195,11 +236,31 @@ def init(
 
     from perfkit.io import atomic_write_text
 
-    if path.exists() and not force:
-        raise InputError(f"{path}: already exists; pass --force to overwrite it or choose another path")
+    try:
+        mode: int | None = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None  # a new path (other OS errors name the path at the CLI's boundary)
+    if mode is not None:
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{path}: is a directory; give the YAML a file name, e.g. {path / 'exp.yaml'}")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{path}: is {_special_kind(mode)}, not a regular file; give init a new file name, e.g. exp.yaml")
+        if not force:
+            raise InputError(f"{path}: already exists; pass --force to overwrite it or choose another path")
     text = files("perfkit").joinpath("templates/starter.yaml").read_text(encoding="utf-8")
     atomic_write_text(path, text)
     print(f"wrote {path}; run it with: perfkit profile {path}")
+
+
+def _special_kind(mode: int) -> str:
+    """``a character device``, ``a FIFO``, ... for a file that is neither regular nor a directory."""
+    kinds = [
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 @app.command()
@@ -214,7 +275,12 @@ def report(
 
     Example: perfkit report run.json --format md -o run.md --plot steps.png
     """
+    from perfkit.io import check_writable
     from perfkit.report import build_run_report, load_run
+
+    for target in (output if fmt is not Format.console else None, plot):
+        if target is not None:
+            check_writable(target)  # a bad output path fails before any reading or drawing
 
     built = build_run_report(load_run(run))
     if plot is not None:
