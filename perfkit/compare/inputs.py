@@ -3,7 +3,8 @@
 * ``exp.yaml`` (any non-JSON path): an experiment config, run ``--repeats`` times,
   interleaved with the other configs. ``--set`` overrides apply to every config.
 * ``run.json``: a saved run (``perfkit profile --output``); ``a.json,b.json,c.json`` (comma
-  separated): several saved runs of one input, compared run by run (unpaired).
+  separated): several saved runs of one input, compared run by run (unpaired). An input or
+  a list entry that names no file (``""``, ``,``, ``a.json,,b.json``) is refused.
 * ``exp.yaml --vs KEY=VALUE [--vs KEY=VALUE …]``: the base config, and one candidate per
   ``--vs`` (the base with that override added).
 
@@ -75,6 +76,17 @@ def _default_labels(candidates: Sequence[tuple[str, tuple[Path, ...]]]) -> list[
     return out
 
 
+def _check_not_empty(text: str, position: int) -> None:
+    """Refuse an input that names no file: ``""``, ``,`` or an empty entry in ``a.json,,b.json``."""
+    shown = f"input {position} ({text!r})"
+    if not text.replace(",", "").strip():
+        raise InputError(f"{shown}: names no file; pass an experiment YAML or a saved run.json")
+    if "," in text and any(not part.strip() for part in text.split(",")):
+        raise InputError(
+            f"{shown}: has an empty entry in its comma-separated list; list saved runs as a.json,b.json"
+        )
+
+
 def resolve_inputs(
     inputs: Sequence[str],
     *,
@@ -83,6 +95,8 @@ def resolve_inputs(
     labels: Sequence[str] = (),
 ) -> list[InputSpec]:
     """Turn the command line into input specs (no file is read yet)."""
+    for position, text in enumerate(inputs, start=1):
+        _check_not_empty(text, position)
     if vs:
         if len(inputs) != 1:
             raise InputError(f"--vs compares one base config with its variants; got {len(inputs)} inputs")
@@ -98,7 +112,7 @@ def resolve_inputs(
         raw = []
         for text in inputs:
             if "," in text or _is_run_file(text):
-                parts = tuple(Path(p) for p in text.split(",") if p)
+                parts = tuple(Path(p) for p in text.split(","))
                 bad = [str(p) for p in parts if not _is_run_file(str(p))]
                 if bad:
                     raise InputError(f"{text}: a comma-separated input lists saved runs (.json); {', '.join(bad)} is not one")
