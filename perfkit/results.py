@@ -440,6 +440,12 @@ class RunResult:
                 "pass a file written by 'perfkit profile --output'"
             )
         version = data.get("schema_version")
+        if isinstance(version, bool) or not isinstance(version, int):
+            got = "it is missing" if version is None else f"got {version!r}, a {type(version).__name__}"
+            raise SchemaError(
+                f"{source}: schema_version must be a whole number ({got}); re-create the file "
+                "with 'perfkit profile --output'"
+            )
         if version != SCHEMA_VERSION:
             raise SchemaError(
                 f"{source}: written with result schema_version {version}, this perfkit reads "
