@@ -296,6 +296,17 @@ class Session:
             self._tracer_cm = ProfilerSession(profiler, run_name=self.name, loop_warmup_steps=self.warmup_steps, use_cuda=self._cuda)
             self._tracer = self._tracer_cm.__enter__()
         self._ranges = self._tracer is not None
+        self._observer: Any = None
+        if self.source == "api":
+            # Which optimizers step (class, variant) for the report: one Python call per
+            # optimizer.step(), no timing.
+            from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+            def see(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+                if self.owns_this_thread():
+                    self.observed.see_optimizer(optimizer)
+
+            self._observer = register_optimizer_step_pre_hook(see)
         self._state = "running"
         if self.warmup_steps == 0:
             self._end_warmup()
@@ -513,6 +524,8 @@ class Session:
         if self._state == "finished":
             return self._result
         self._state = "finished"
+        if self._observer is not None:
+            self._observer.remove()
         if self._flops is not None:  # the counted step never finished
             self._flops.__exit__(None, None, None)
             self._flops = None
