@@ -8,21 +8,24 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from perfkit.advice import Advice
-from perfkit.render.format import md_text
+from perfkit.render.format import md_text, wrap
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 
 
 def advice_renderable(advice: Sequence[Advice]) -> RenderableType:
+    """The numbered advice, each wrapped at 80 columns under its number."""
     if not advice:
         return Text("Advice: nothing to change by perfkit's rules.", style="green")
     lines = [Text("Advice", style="bold")]
     for i, a in enumerate(advice, 1):
-        line = Text(f"  {i}. ")
-        line.append(f"[{a.severity}] ", style=_SEVERITY_STYLE.get(a.severity, ""))
-        line.append(a.title)
-        lines.append(line)
-        lines.append(Text(f"     because {a.evidence} (rule: {a.threshold})", style="dim"))
+        number, tag = f"  {i}. ", f"[{a.severity}]"
+        first, *rest = wrap(f"{tag} {a.title}", indent=number)
+        title = Text(first)
+        title.stylize(_SEVERITY_STYLE.get(a.severity, ""), len(number), len(number) + len(tag))
+        lines += [title, *(Text(line) for line in rest)]
+        because = wrap(f"because {a.evidence} (rule: {a.threshold})", indent=" " * len(number))
+        lines += [Text(line, style="dim") for line in because]
     return Group(*lines)
 
 

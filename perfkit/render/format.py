@@ -4,12 +4,40 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from perfkit.results import Memory
 
 _TIME_UNITS = (("s", 1e3), ("ms", 1.0), ("µs", 1e-3))
+
+
+#: Width of prose (advice, notes, warnings) in console reports.
+TEXT_WIDTH = 80
+
+
+#: Commands in prose (``(perfkit compare exp.yaml --vs ...)``, `` `...` ``): kept on one line.
+_COMMAND = re.compile(r"\((?:perfkit|tensorboard|python) [^()]*\)|`[^`]*`")
+_KEEP = "\x00"  # a space inside a command, until the lines are made
+
+
+def wrap(text: str, indent: str = "", hanging: str | None = None, width: int = TEXT_WIDTH) -> list[str]:
+    """``text`` broken at spaces into lines of at most ``width`` columns: the first line
+    starts with ``indent``, the others with ``hanging`` (default: spaces as wide as
+    ``indent``). Words are never split, not even at hyphens, and commands (in backticks,
+    or in parentheses starting with ``perfkit``) never broken, so paths, ``--flags`` and
+    commands stay copy-pasteable (one longer than a line gets a line of its own)."""
+    kept = _COMMAND.sub(lambda m: m.group(0).replace(" ", _KEEP), text)
+    lines = textwrap.wrap(
+        kept,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=" " * len(indent) if hanging is None else hanging,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return [line.replace(_KEEP, " ") for line in lines] or [indent.rstrip()]
 
 
 def time_unit_for(reference_ms: float | None) -> tuple[str, float]:

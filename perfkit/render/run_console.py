@@ -57,7 +57,7 @@ def header(report: RunReport) -> RenderableType:
             style="dim",
         ),
     ]
-    lines += [Text(note, style="dim") for note in r.measurement.notes]
+    lines += [Text(line, style="dim") for note in r.measurement.notes for line in fmt.wrap(note)]
     return Group(*lines)
 
 
@@ -73,14 +73,21 @@ def phase_table(report: RunReport) -> RenderableType:
     s = report.summary
     unit = fmt.phase_unit_for(s.step.median if s.step else None)
     has_device = s.device_step is not None
-    table = Table(title=f"Step breakdown ({unit[0]}, median over {s.measured_steps} steps)", title_justify="left")
+    # Times are per-step medians; shares are of the summed time of the same steps (they add
+    # up to 100%, medians need not), so the headers and the caption say which is which.
+    table = Table(
+        title=f"Step breakdown ({unit[0]}, median over {s.measured_steps} steps)",
+        title_justify="left",
+        caption="% of total: share of the steps' summed time (medians need not add up)",
+        caption_justify="left",
+    )
     table.add_column("phase")
     table.add_column("host", justify="right")
-    table.add_column("% of step", justify="right")
+    table.add_column("% of total", justify="right")
     table.add_column("IQR", justify="right")
     if has_device:
         table.add_column("device", justify="right")
-        table.add_column("% device", justify="right")
+        table.add_column("% device total", justify="right")
         table.add_column("device IQR", justify="right")
     table.add_column("device share" if has_device else "share", min_width=10)
     row: list[str | Text]
@@ -169,7 +176,7 @@ def warnings_block(report: RunReport) -> RenderableType | None:
         return None
     lines = [Text("Warnings", style="bold yellow")]
     for w in report.result.warnings:
-        lines.append(Text(f"  ! {w.message}", style="yellow"))
+        lines += [Text(line, style="yellow") for line in fmt.wrap(w.message, indent="  ! ")]
     return Group(*lines)
 
 
