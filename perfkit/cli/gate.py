@@ -1,8 +1,9 @@
 """`perfkit baseline save` and `perfkit gate`: the CI perf-regression job.
 
-Thin: load the config and policy, run the experiment ``repeats`` times (the library's
-:func:`perfkit.gate.runs.run_repeats`), decide with :func:`perfkit.gate.evaluate_gate`,
-render, and map the decision to an exit code (0 pass, 1 regression, 2 usage/input error).
+Thin: parse the options, load the config, policy, baseline and saved runs, call
+:mod:`perfkit.gate.flow` (which holds the gate's rules: run counts, ``--paired``,
+the checks before training, the candidate runs' provenance) to decide, render, and map
+the decision to an exit code (0 pass, 1 regression, 2 usage/input error).
 """
 
 from __future__ import annotations
@@ -37,18 +38,12 @@ def _setup(config: Path, set_: list[str] | None, policy: Path | None, repeats: i
     """(loaded config, gate policy with ``repeats`` applied, the policy as written), all
     validated before anything runs."""
     from perfkit.config import load_config
+    from perfkit.gate.flow import with_repeats
     from perfkit.gate.policy import checked_gate, load_policy_file
 
     loaded = load_config(config, list(set_ or []))
     written = load_policy_file(policy) if policy is not None else checked_gate(loaded)
-    gate = written
-    if repeats is not None:
-        if repeats < 1:
-            from perfkit.errors import InputError
-
-            raise InputError(f"--repeats {repeats}: must be at least 1")
-        gate = gate.model_copy(update={"repeats": repeats})
-    return loaded, gate, written
+    return loaded, with_repeats(written, repeats), written
 
 
 def _progress(quiet: bool) -> Any:
@@ -74,18 +69,13 @@ def baseline_save(
     Example: perfkit baseline save configs/quickstart.yaml --output baselines/quickstart.json
     """
     from perfkit.gate.baseline import make_baseline, save_baseline
+    from perfkit.gate.flow import check_baseline_plan
     from perfkit.gate.runs import run_repeats
     from perfkit.io import check_writable
 
     loaded, gate, written = _setup(config, set_, policy, repeats)
     check_writable(output)
-    from perfkit.gate.engine import check_run_counts
-    from perfkit.gate.policy import compare_policy
-
-    rules = compare_policy(gate)
-    # A baseline the gate could never find significant against its own candidate runs
-    # (gate.repeats as written, before this command's --repeats) is refused before anything runs.
-    check_run_counts(gate.repeats, written.repeats, rules, paired=False, how="--repeats and gate.repeats")
+    check_baseline_plan(gate, written)
     runs = run_repeats(loaded, gate, progress=_progress(quiet))
     path = save_baseline(make_baseline(runs), output)
     print(f"baseline: {len(runs)} run(s) of {loaded.config.name} saved to {path}")
@@ -138,6 +128,8 @@ def gate(
 
             atomic_write_text(junit, gate_error_junit(config.stem, exc.message))
         raise
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     _report(result, md, junit, json_out, fmt)
     if not result.passed:
         raise typer.Exit(REGRESSION_EXIT_CODE)
@@ -154,36 +146,19 @@ def _decide(
     allow_env_change: bool,
     quiet: bool,
 ) -> Any:
-    """Validate everything, run (or load) the candidate, and evaluate the gate."""
-    from perfkit.gate import evaluate_gate, load_baselines
-    from perfkit.gate.policy import compare_policy
+    """Load the inputs and let :mod:`perfkit.gate.flow` check, run (or read) and decide."""
+    from perfkit.gate import load_baselines
+    from perfkit.gate.flow import gate_new_runs, gate_saved_runs
 
     loaded, gate_cfg, _ = _setup(config, set_, policy, repeats)
     stored = load_baselines(baseline)  # a missing or corrupt baseline fails before any training
-    rules = compare_policy(gate_cfg, ignore_environment=allow_env_change)
-    if candidate:
-        from perfkit.report import load_run
+    if not candidate:
+        return gate_new_runs(loaded, stored, gate_cfg, allow_env_change, paired, progress=_progress(quiet))
+    from perfkit.report import load_run
 
-        runs = [load_run(path) for path in candidate]
-        if paired and len(runs) != len(stored.runs):
-            from perfkit.errors import InputError
-
-            raise InputError(f"--paired needs as many candidate runs as baseline runs ({len(runs)} vs {len(stored.runs)})")
-        source = f"{candidate[0]}" + (f" … ({len(runs)} runs)" if len(runs) > 1 else "")
-        return evaluate_gate(
-            stored, runs, rules, allow_env_change, paired=paired, candidate_source=source, candidate_in_process=False
-        )
-    if paired:
-        from perfkit.errors import InputError
-
-        raise InputError("--paired applies to saved runs (--candidate); runs made now cannot pair with an old baseline")
-    from perfkit.gate.engine import check_run_counts
-    from perfkit.gate.runs import precheck, run_repeats
-
-    check_run_counts(len(stored.runs), gate_cfg.repeats, rules, paired=False)
-    precheck(loaded, stored, gate_cfg, allow_env_change)
-    runs = run_repeats(loaded, gate_cfg, progress=_progress(quiet))
-    return evaluate_gate(stored, runs, rules, allow_env_change)
+    runs = [load_run(path) for path in candidate]
+    source = f"{candidate[0]}" + (f" … ({len(runs)} runs)" if len(runs) > 1 else "")
+    return gate_saved_runs(loaded, stored, runs, source, gate_cfg, allow_env_change, paired)
 
 
 def _report(result: Any, md: Path | None, junit: Path | None, json_out: Path | None, fmt: GateFormat) -> None:

@@ -43,6 +43,8 @@ class GateResult:
     past their threshold but not significant (the gate passes; the headline says so).
     ``stale``: gated counters that improved (the baseline should be re-recorded).
     ``not_measured``: gated metrics neither side measured (e.g. device time on CPU).
+    ``warnings``: what the reader should know about the inputs, e.g. saved candidate runs
+    made from another experiment or config than the one given (the gate still decided).
     """
 
     name: str
@@ -54,6 +56,7 @@ class GateResult:
     environment_changes: tuple[str, ...]
     inconclusive: tuple[str, ...] = ()
     not_measured: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def gated(self) -> tuple[MetricComparison, ...]:
@@ -70,6 +73,7 @@ class GateResult:
             "environment_changes": list(self.environment_changes),
             "inconclusive": list(self.inconclusive),
             "not_measured": list(self.not_measured),
+            "warnings": list(self.warnings),
             "comparison": self.comparison.to_dict(),
         }
 
@@ -85,6 +89,7 @@ class GateResult:
             environment_changes=tuple(data.get("environment_changes", ())),
             inconclusive=tuple(data.get("inconclusive", ())),
             not_measured=tuple(data.get("not_measured", ())),
+            warnings=tuple(data.get("warnings", ())),
         )
 
 
@@ -149,6 +154,9 @@ def evaluate_gate(
     comparison = compare_runs(groups, policy)
     gated = [m for m in comparison.metrics if m.gated]
     blocked = [m for m in gated if m.verdict.status is Status.INCOMPARABLE]
+    unmeasured = [m.metric for m in blocked if m.candidate_value is None and m.baseline_value is not None]
+    if unmeasured:
+        raise IncomparableError(_not_measured_by_candidate(unmeasured, candidate_source, candidate_in_process))
     if blocked:
         reasons = "; ".join(f"{m.metric}: {m.verdict.reason}" for m in blocked)
         raise IncomparableError(
@@ -171,3 +179,17 @@ def evaluate_gate(
         inconclusive=inconclusive,
         not_measured=not_measured,
     )
+
+
+def _not_measured_by_candidate(metrics: Sequence[str], source: str, in_process: bool) -> str:
+    """The candidate runs lack gated metrics the baseline has: the message points at the
+    candidate runs, and says how to get those metrics (a trace, for the trace counters)."""
+    traced = [m for m in metrics if m.startswith("trace.")]
+    if traced and in_process:
+        fix = "set gate.trace: true so that each run records a short trace"
+    elif traced:
+        fix = "make them with a trace (perfkit profile --trace -o run.json)"
+    else:
+        fix = "make them with the baseline's settings (same device and options)"
+    what = f"did not measure gated {', '.join(metrics)}, which the baseline did; {fix}, or leave {'them' if len(metrics) > 1 else 'it'} out of gate.metrics"
+    return f"the runs made now {what}" if in_process else f"{source}: the candidate runs {what}"

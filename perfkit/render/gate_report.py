@@ -32,7 +32,7 @@ def _headline(gate: GateResult) -> str:
 
 
 def _notes(gate: GateResult) -> list[str]:
-    notes = []
+    notes = [f"Warning: {warning}" for warning in gate.warnings]
     if gate.stale:
         notes.append(
             f"Counters improved ({', '.join(gate.stale)}): the baseline is stale; record a new one with "
@@ -99,6 +99,8 @@ def gate_junit(gate: GateResult) -> str:
     )
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="baseline", value=gate.baseline_source)
+    for index, warning in enumerate(gate.warnings, start=1):
+        ET.SubElement(props, "property", name=f"warning.{index}", value=warning)
     ET.SubElement(props, "property", name="alpha", value=f"{gate.comparison.policy.alpha:g}")
     for group in gate.comparison.groups:
         ET.SubElement(props, "property", name=f"{group.label}.runs", value=str(group.runs))

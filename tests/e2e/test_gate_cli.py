@@ -194,3 +194,57 @@ def test_ctrl_c_during_the_runs_says_nothing_was_saved(workspace: tuple[Path, Pa
     assert result.exit_code == 130
     assert result.stderr.strip() == "error: interrupted (Ctrl-C) before a result was complete; nothing was saved"
     assert not out.exists()
+
+
+def _saved_runs(stored: Path, folder: Path, **changes: Any) -> list[Path]:
+    """The baseline's runs saved as run files, each document updated with ``changes``."""
+    from perfkit.gate import load_baseline
+    from perfkit.report import save_run
+
+    files = []
+    for i, run in enumerate(load_baseline(stored).runs):
+        path = save_run(run, folder / f"cand{i}.json")
+        doc = json.loads(path.read_text())
+        for key, value in changes.items():
+            if key == "config":
+                doc["config"] = {**doc["config"], **value}
+            else:
+                doc[key] = value
+        path.write_text(json.dumps(doc))
+        files.append(path)
+    return files
+
+
+def test_candidate_runs_of_another_experiment_or_config_are_warned_about(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, stored = workspace
+    baseline_args = ["--baseline", stored]
+    same = [a for f in _saved_runs(stored, tmp_path) for a in ("--candidate", f)]
+    quiet = invoke("gate", config, *baseline_args, *same, "-q", "-f", "md")
+    assert quiet.exit_code == 0, quiet.output
+    assert "warning:" not in quiet.stderr and "Warning:" not in quiet.stdout
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    files = _saved_runs(stored, other_folder, name="other-exp", config={"name": "other-exp", "seed": 7})
+    other = [a for f in files for a in ("--candidate", f)]
+    result = invoke("gate", config, *baseline_args, *other, "-q", "-f", "md")
+    assert result.exit_code == 0, result.output  # a warning, not a verdict
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, result.stderr
+    assert f"the candidate runs are of experiment 'other-exp', not 'gtiny' of {config}" in warnings[0]
+    assert "the candidate runs were made with another config (hash " in warnings[1] and "differs in seed)" in warnings[1]
+    assert warnings[0].startswith(f"warning: {files[0]} … (5 runs): ")
+    assert "> Warning: " in result.stdout  # and in the Markdown summary
+
+
+def test_a_counter_missing_from_the_candidate_runs_points_at_them(workspace: tuple[Path, Path], tmp_path: Path) -> None:
+    config, stored = workspace
+    files = _saved_runs(stored, tmp_path, trace=None)  # saved without --trace
+    candidates = [a for f in files for a in ("--candidate", f)]
+    result = invoke("gate", config, "--baseline", stored, *candidates, "-q")
+    assert_usage_error(
+        result,
+        # CPU runs launch no kernels: the op count is the trace counter the baseline has.
+        f"{files[0]} … (5 runs): the candidate runs did not measure gated trace.ops_per_step, which the baseline did",
+        "make them with a trace (perfkit profile --trace -o run.json)",
+    )
+    assert str(stored) not in result.stderr
