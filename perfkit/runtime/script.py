@@ -168,6 +168,8 @@ class ScriptHooks:
             loss = args[0] if args else kwargs.get("tensors")
             if isinstance(loss, torch.Tensor) and loss.numel() == 1:
                 self._losses.append(loss.detach())
+        if not session.owns_this_thread():  # --no-stop: the boundary above finished the session
+            return original(*args, **kwargs)
         self._region = phase
         session.switch(phase)
         try:
@@ -191,6 +193,8 @@ class ScriptHooks:
             return  # a module used while loading data, recomputed in backward, or by the optimizer
         self._training = True
         self._step_boundary("forward")
+        if not self.session.owns_this_thread():
+            return
         self.fired["forward"] += 1
         self.session.observed.see_forward(module, args)
         if not self._saw_data and self._first_forward_samples is None:
