@@ -131,12 +131,10 @@ def test_misuse_is_one_clear_error() -> None:
     with perfkit.Session("bad", device="cpu", warmup_steps=0) as s:
         with pytest.raises(perfkit.SessionError, match=r"unknown phase 'fwd'; use one of data, h2d, forward, backward, optimizer"):
             s.phase("fwd")
-        with s.phase("forward"):
-            with pytest.raises(perfkit.SessionError, match="phases do not nest"), s.phase("backward"):
-                pass
-        with s.phase("forward"):
-            with pytest.raises(perfkit.SessionError, match="inside phase 'forward'"):
-                s.step()
+        with s.phase("forward"), pytest.raises(perfkit.SessionError, match="phases do not nest"), s.phase("backward"):
+            pass
+        with s.phase("forward"), pytest.raises(perfkit.SessionError, match="inside phase 'forward'"):
+            s.step()
     with pytest.raises(perfkit.SessionError, match="finished"):
         s.step()
     with pytest.raises(perfkit.SessionError, match="warmup_steps"):
@@ -160,7 +158,7 @@ def test_ctrl_c_keeps_the_finished_steps_and_saves_them(tmp_path: Path) -> None:
 
 
 def test_steps_limit_ends_data_iteration() -> None:
-    loader, model, opt = _costly_parts(item_ms=0.0, fwd=0.0, bwd=0.0)
+    loader, _, _ = _costly_parts(item_ms=0.0, fwd=0.0, bwd=0.0)
     with perfkit.Session("limit", device="cpu", warmup_steps=1, steps=3, clock=phase_costs.CLOCK) as s:
         seen = 0
         for _ in s.data(loader):
