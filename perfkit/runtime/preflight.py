@@ -2,12 +2,15 @@
 before it builds anything, so that a bad setting fails in seconds, not after a run).
 
 Whatever ``profile`` would refuse before training is refused here too, with the same
-message: the device and AMP plan, the compile backend, the scheduler's length, the
-trace folder, every component name (user modules are imported), the optional extras
-(installed *and* importable), each factory's keyword arguments (its signature is bound),
-impossible values of the built-ins' parameters, an ``image-folder`` root that is not a
-folder, and built-in models and datasets that do not fit each other (a first training
-step would fail on them).
+message: the device and AMP plan, the compile backend, the optimizer and its schedule
+(built on a probe parameter), the trace folder, every component name (user modules are
+imported), the optional extras (installed *and* importable), each factory's keyword
+arguments (its signature is bound), impossible values of the built-ins' parameters, an
+``image-folder`` root without images for a batch, and built-in models and datasets that
+do not fit each other (a first training step would fail on them).
+
+User factories are not called: one that raises when called is refused by ``profile``
+only (``validate`` would have to build the model to know).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from perfkit.build.data import resolve_dataset
 from perfkit.build.models import resolve_model
+from perfkit.build.optim import build_optimizer
 from perfkit.config.loader import LoadedConfig
 from perfkit.config.schema import ExperimentConfig
 from perfkit.errors import BuildError, PerfkitError
@@ -38,13 +44,12 @@ def preflight(loaded: LoadedConfig) -> None:
         plan_amp(cfg.toggles, device)
         if cfg.toggles.compile:
             check_compile_backend(cfg.toggles.compile_backend)
-        sched = cfg.optimizer.scheduler
+        # The optimizer and its schedule, on one probe parameter on the run's device: torch's
+        # refusals (a fused variant the device lacks, a schedule that does not cover the run)
+        # come out exactly as they would when profile builds them.
+        probe = torch.nn.Parameter(torch.zeros(1, device=device))
         run_steps = cfg.loop.warmup_steps + cfg.loop.steps
-        if sched.name == "onecycle" and sched.total_steps is not None and sched.total_steps < run_steps:
-            raise BuildError(
-                f"optimizer.scheduler.total_steps: onecycle needs at least the run's {run_steps} optimizer steps, "
-                f"got {sched.total_steps}; raise it or leave it unset"
-            )
+        build_optimizer(cfg.optimizer, [probe], default_total_steps=run_steps, device_type=device.type)
         if cfg.profiler.enabled:
             check_writable(Path(cfg.profiler.dir) / cfg.name / "probe")
         model = resolve_model(cfg.model, loaded.base_dir)

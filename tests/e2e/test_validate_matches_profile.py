@@ -102,6 +102,14 @@ BAD_CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         {"data": {"name": "synthetic-tokens", "params": {"num_samples": 16}, "batch_size": 4}},
         ("model.name: built-in model 'convnet' cannot train on token sequences", "use transformer"),
     ),
+    "a cosine schedule shorter than the run": (
+        {"optimizer.scheduler": {"name": "cosine", "total_steps": 2}},
+        ("optimizer.scheduler.total_steps: cosine over 2 steps would climb back up", "raise it or leave it unset"),
+    ),
+    "an option this optimizer does not have": (
+        {"optimizer": {"name": "adagrad", "lr": 0.01, "nesterov": True}},
+        ("optimizer.nesterov:",),
+    ),
     "user factory missing a required argument": (
         {"model": {"name": "usercode_validate:needs_out"}},
         ("model.params: 'usercode_validate:needs_out' needs 'out'", "set model.params.out"),
