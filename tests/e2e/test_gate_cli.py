@@ -248,3 +248,34 @@ def test_a_counter_missing_from_the_candidate_runs_points_at_them(workspace: tup
         "make them with a trace (perfkit profile --trace -o run.json)",
     )
     assert str(stored) not in result.stderr
+
+
+def test_gating_saved_runs_does_not_import_torch(tmp_path: Path) -> None:
+    """`gate --candidate` trains nothing, so it starts without torch."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from typer.testing import CliRunner
+        from perfkit.cli import app
+        from perfkit.gate import save_baseline
+        from perfkit.report import save_run
+        from tests.unit.gate.gate_synthetic import baseline, runs
+
+        folder = Path({str(tmp_path)!r})
+        (folder / "exp.yaml").write_text("name: exp\\ndata: {{batch_size: 8}}\\n")
+        save_baseline(baseline(), folder / "b.json")
+        args = [a for i, run in enumerate(runs(2)) for a in ("--candidate", str(save_run(run, folder / f"c{{i}}.json")))]
+        result = CliRunner().invoke(app, ["gate", str(folder / "exp.yaml"), "-b", str(folder / "b.json"), *args, "-q", "-f", "json"])
+        assert result.exit_code == 0, result.output
+        print("torch" in sys.modules)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"

@@ -200,3 +200,31 @@ def test_report_plot_refuses_a_broken_matplotlib(tmp_path: Path, monkeypatch: py
         f"error: --plot needs matplotlib, but matplotlib 99.2.0 fails to import beside torch {TORCH} "
         "(RuntimeError: broken build); reinstall it: pip install --force-reinstall matplotlib"
     )
+
+
+def test_report_plot_does_not_import_torch(tmp_path: Path) -> None:
+    """The extras helper is torch-free: `report --plot` of a saved run starts without torch."""
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        from typer.testing import CliRunner
+        from perfkit.cli import app
+        from perfkit.report import save_run
+        from tests.factories import steady_run
+
+        folder = Path({str(tmp_path)!r})
+        run = save_run(steady_run(), folder / "run.json")
+        result = CliRunner().invoke(app, ["report", str(run), "--plot", str(folder / "steps.svg"), "-f", "md"])
+        assert result.exit_code == 0, result.output
+        print("torch" in sys.modules)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert (tmp_path / "steps.svg").read_bytes().lstrip().startswith(b"<?xml")
