@@ -41,11 +41,11 @@ def header(report: RunReport) -> RenderableType:
         ),
         Text(
             f"model {cfg.get('model', {}).get('name')} ({fmt.fmt_count(r.counters.parameters)} params) · "
-            f"batch {data.get('batch_size')} × accum {cfg.get('loop', {}).get('grad_accum')} · "
+            f"batch {_known(data.get('batch_size'))} × accum {_known(cfg.get('loop', {}).get('grad_accum'))} · "
             f"workers {data.get('num_workers')} · optimizer {opt.get('name')} ({variant})"
         ),
         Text(
-            f"amp {toggles.get('amp')} · channels_last {_onoff(toggles.get('channels_last'))} · "
+            f"amp {_known(toggles.get('amp'))} · channels_last {_onoff(toggles.get('channels_last'))} · "
             f"compile {_onoff(toggles.get('compile'))} · cudnn.benchmark {_default(toggles.get('cudnn_benchmark'))} · "
             f"tf32 {_default(toggles.get('tf32'))}"
         ),
@@ -59,6 +59,11 @@ def header(report: RunReport) -> RenderableType:
     ]
     lines += [Text(line, style="dim") for note in r.measurement.notes for line in fmt.wrap(note)]
     return Group(*lines)
+
+
+def _known(value: object) -> str:
+    """A config value, or '—' where a run on the user's own loop could not observe it."""
+    return "—" if value is None else str(value)
 
 
 def _onoff(value: object) -> str:

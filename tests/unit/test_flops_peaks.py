@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from perfkit.runtime.flops import count_step_flops
 from perfkit.runtime.batches import cross_entropy
+from perfkit.runtime.flops import count_step_flops
 from perfkit.runtime.peaks import peak_flops_per_s
 
 
