@@ -138,12 +138,6 @@ def bind_params(factory: Callable[..., Any], params: Mapping[str, Any], key: str
     return bound
 
 
-def check_params(factory: Callable[..., Any], params: Mapping[str, Any], key: str, what: str) -> None:
-    """Reject keyword arguments the factory does not accept (naming the accepted ones) and
-    required ones that are missing, without calling it."""
-    bind_params(factory, params, key, what)
-
-
 #: A rule for one built-in parameter: the requirement it breaks (``"a whole number >= 1"``),
 #: or ``None`` when the value is fine.
 Rule = Callable[[Any], str | None]
@@ -215,10 +209,10 @@ def check_rules(rules: Mapping[str, Rule], arguments: Mapping[str, Any], key: st
 def call_factory(factory: Callable[..., Any], params: Mapping[str, Any], key: str, what: str) -> Any:
     """Call ``factory(**params)``; any exception it raises becomes one :class:`BuildError`
     line (exit 2) that names the factory and the error, not a traceback (which a CI log
-    would read as perfkit crashing, exit 1). Unknown or missing keyword arguments were
-    already refused by :func:`check_params`, so an error here came from inside the
-    factory: a ``TypeError``/``ValueError`` usually means a parameter value it rejected."""
-    check_params(factory, params, key, what)
+    would read as perfkit crashing, exit 1). Unknown or missing keyword arguments are
+    refused first by :func:`bind_params`, so an error here came from inside the factory:
+    a ``TypeError``/``ValueError`` usually means a parameter value it rejected."""
+    bind_params(factory, params, key, what)
     try:
         return factory(**params)
     except PerfkitError:

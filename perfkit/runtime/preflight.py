@@ -4,7 +4,7 @@ before it builds anything, so that a bad setting fails in seconds, not after a r
 Whatever ``profile`` would refuse before training is refused here too, with the same
 message: the device and AMP plan, the compile backend, the optimizer and its schedule
 (built on a probe parameter), the trace folder, every component name (user modules are
-imported), the optional extras (installed *and* importable), each factory's keyword
+imported, a custom ``loss:`` too), the optional extras (installed *and* importable), each factory's keyword
 arguments (its signature is bound), impossible values of the built-ins' parameters, an
 ``image-folder`` root without images for a batch, and built-in models and datasets that
 do not fit each other (a first training step would fail on them).
@@ -15,6 +15,7 @@ only (``validate`` would have to build the model to know).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from perfkit.config.loader import LoadedConfig
 from perfkit.config.schema import ExperimentConfig
 from perfkit.errors import BuildError, PerfkitError
 from perfkit.io import check_writable
+from perfkit.runtime.batches import build_step_math
 from perfkit.runtime.device import resolve_device
 from perfkit.runtime.toggles import check_compile_backend, plan_amp
 
@@ -52,12 +54,27 @@ def preflight(loaded: LoadedConfig) -> None:
         build_optimizer(cfg.optimizer, [probe], default_total_steps=run_steps, device_type=device.type)
         if cfg.profiler.enabled:
             check_writable(Path(cfg.profiler.dir) / cfg.name / "probe")
+        _check_loss(cfg.model.call, cfg.loss, loaded.base_dir)
         model = resolve_model(cfg.model, loaded.base_dir)
         data = resolve_dataset(cfg.data, loaded.base_dir, cfg.seed)
         if model.arguments is not None and data.arguments is not None:
             check_fit(cfg, model.arguments, data.arguments)
     except PerfkitError as exc:
         raise loaded.locate(exc) from exc.__cause__
+
+
+def _check_loss(call: str, loss: str, base_dir: Path) -> None:
+    """A custom ``loss:`` is imported as the run would import it, and must accept the
+    ``(output, batch)`` it will be called with."""
+    math = build_step_math(call, loss, base_dir)
+    if math.custom is None:
+        return
+    try:
+        inspect.signature(math.custom).bind(None, None)
+    except TypeError as exc:
+        raise BuildError(f"loss: '{loss}' must accept (output, batch) ({exc}); change its signature") from exc
+    except ValueError:
+        return  # no signature to read: the call itself checks
 
 
 def check_fit(cfg: ExperimentConfig, model: Mapping[str, Any], data: Mapping[str, Any]) -> None:

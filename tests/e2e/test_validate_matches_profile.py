@@ -33,6 +33,8 @@ def one_error_line(result) -> str:  # type: ignore[no-untyped-def]
 
 USER_CODE = (
     "import torch\n"
+    "def one_arg_loss(output):\n"
+    "    return output.sum()\n"
     "def needs_out(out):\n"
     "    return torch.nn.Linear(4, out)\n"
     "class Data(torch.utils.data.Dataset):\n"
@@ -109,6 +111,14 @@ BAD_CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "an option this optimizer does not have": (
         {"optimizer": {"name": "adagrad", "lr": 0.01, "nesterov": True}},
         ("optimizer.nesterov:",),
+    ),
+    "a loss that cannot be imported": (
+        {"loss": "usercode_validate:no_such_loss"},
+        ("loss: module 'usercode_validate' has no attribute 'no_such_loss'",),
+    ),
+    "a loss that cannot take (output, batch)": (
+        {"loss": "usercode_validate:one_arg_loss"},
+        ("loss: 'usercode_validate:one_arg_loss' must accept (output, batch)", "change its signature"),
     ),
     "user factory missing a required argument": (
         {"model": {"name": "usercode_validate:needs_out"}},
