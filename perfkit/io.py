@@ -66,7 +66,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     try:
         _check_name_lengths(target)
         if target.is_dir():
-            raise InputError(f"{target}: is a directory; give a file name, e.g. {target / 'run.json'}")
+            raise InputError(f"{target}: is a directory; give a file name (in it, or elsewhere)")
         if _is_special_file(target):
             if not os.access(target, os.W_OK):
                 raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(target))

@@ -90,9 +90,14 @@ def analyze(
 
 def _one_line(trace: Path, exc: Exception) -> str:
     """The error line of a trace that failed: a perfkit error's own message (it names the
-    file and what to do), else ``<file>: cannot analyze (<exception>)``."""
+    file and what to do), an OS error's ``<file>: <reason>; <fix>``, else
+    ``<file>: cannot analyze (<exception>)``."""
     if isinstance(exc, PerfkitError):
         return " ".join(exc.message.split())
+    if isinstance(exc, OSError):
+        from perfkit.io import os_error_message
+
+        return os_error_message(trace, exc)
     reason = " ".join(f"{type(exc).__name__}: {exc}".split())
     return f"{trace}: cannot analyze ({reason})"
 
