@@ -40,10 +40,12 @@ def os_error_message(path: str | os.PathLike[str] | None, exc: OSError) -> str:
 
     ``path`` is the path as the user gave it; without one, the error's own file name is
     used."""
-    where = path if path is not None else (exc.filename if exc.filename is not None else None)
+    where = path if path is not None else exc.filename
     reason = exc.strerror or str(exc) or type(exc).__name__
+    if where is None:  # no path to blame: the reason, and a fix only where one is known
+        return " ".join((reason + _OS_ERROR_FIXES.get(exc.errno or 0, "")).split())
     text = reason + _OS_ERROR_FIXES.get(exc.errno or 0, "; check the path or choose another one")
-    return " ".join((f"{os.fsdecode(where)}: {text}" if where is not None else text).split())
+    return " ".join(f"{os.fsdecode(where)}: {text}".split())
 
 
 def os_input_error(path: str | os.PathLike[str] | None, exc: OSError) -> InputError:
