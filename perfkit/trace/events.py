@@ -30,6 +30,12 @@ Conventions of every column:
 Rows whose time cannot be represented (see :data:`MAX_ABS_NS`) are dropped by the
 builder and counted in :attr:`EventStore.skipped_bad_times`.
 
+Besides the rows, two small side tables are kept (a handful of entries, or one per
+autograd node): the **profiler sessions** (Kineto's ``cat: Trace`` span
+``PyTorch Profiler (N)``, one per recording; correlation ids are only unique within one)
+and the **forward marks** (the start of every ``fwdbwd`` flow: the forward op that
+recorded an autograd node, on its thread).
+
 Columns are filled through :class:`EventStoreBuilder`, which appends every batch into
 buffers of anonymous memory that grow by doubling: untouched capacity is never resident,
 and replaced buffers go straight back to the operating system (a list of small numpy
@@ -281,12 +287,38 @@ class MemoryEvents:
 
 
 @dataclass(frozen=True, eq=False)
+class ForwardMarks:
+    """Starts of Kineto's ``fwdbwd`` flow arrows (``ph: s``): a forward op that recorded an
+    autograd node starts at ``ts`` on thread ``(pid, tid)`` (ids coerced as the rows')."""
+
+    ts: IntArray
+    pid: Int32Array
+    tid: Int32Array
+
+    @classmethod
+    def empty(cls) -> ForwardMarks:
+        z = np.zeros(0, dtype=np.int32)
+        return cls(ts=np.zeros(0, dtype=np.int64), pid=z, tid=z)
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+
+def _no_sessions() -> IntArray:
+    return np.zeros((0, 2), dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
 class EventStore:
     """Columnar complete events; row ``i`` of every column is one event.
 
     ``skipped_bad_times`` counts the complete events of a kept category that were left
     out because their ``ts`` or ``dur`` is missing, not a number, not finite, or out of
     range (:data:`MAX_ABS_NS`); the analysis says so in a note.
+
+    ``sessions`` holds one ``(start, end)`` row (ns, store clock) per profiler session
+    the events come from (empty: not known, one session); ``forward_marks`` the forward
+    side of the ``fwdbwd`` flows (empty when the trace has none).
     """
 
     names: tuple[str, ...]
@@ -303,6 +335,8 @@ class EventStore:
     memory: MemoryEvents = field(default_factory=MemoryEvents.empty)
     origin_ns: int = 0
     skipped_bad_times: int = 0
+    sessions: IntArray = field(default_factory=_no_sessions)
+    forward_marks: ForwardMarks = field(default_factory=ForwardMarks.empty)
 
     def __len__(self) -> int:
         return int(self.ts.size)
@@ -337,13 +371,24 @@ class EventStore:
 
     @classmethod
     def concatenate(cls, stores: Sequence[EventStore]) -> EventStore:
-        """Merge stores of the same clock (e.g. several profiler cycles of one run)."""
+        """Merge stores of the same clock (e.g. several profiler cycles of one run).
+
+        Each store is a profiler session of its own: its ``sessions``, or, when it has
+        none, the span of its events.
+        """
         if len(stores) == 1:
             return stores[0]
         builder = EventStoreBuilder(stores[0].meta)
         builder.origin_ns = min(s.origin_ns for s in stores)
         for s in stores:
             shift = s.origin_ns - builder.origin_ns
+            if len(s.sessions):
+                builder.add_sessions(s.sessions[:, 0] + shift, s.sessions[:, 1] + shift)
+            elif len(s):
+                first, last = int(s.ts.min()), int((s.ts + s.dur).max())
+                builder.add_sessions([first + shift], [last + shift])
+            f = s.forward_marks
+            builder.add_forward_marks(f.ts + shift, f.pid, f.tid)
             builder.add_columns(
                 cat=s.cat,
                 names=[s.names[i] for i in s.name.tolist()],
@@ -430,6 +475,8 @@ class EventStoreBuilder:
         }
         self._columns["name"] = _Buffer(np.int32)
         self._memory = {name: _Buffer(np.int64, 64) for name in ("ts", "device", "nbytes", "total")}
+        self._sessions = {name: _Buffer(np.int64, 4) for name in ("start", "end")}
+        self._marks = {"ts": _Buffer(np.int64, 64), "pid": _Buffer(np.int32, 64), "tid": _Buffer(np.int32, 64)}
 
     def intern(self, names: Iterable[str]) -> Int32Array:
         """Name ids for ``names``, adding new names to the table."""
@@ -472,6 +519,23 @@ class EventStoreBuilder:
             cols = [c[ok] for c in cols]
         for buffer, values in zip(self._memory.values(), cols, strict=True):
             buffer.append(values)
+
+    def add_sessions(self, start: Any, end: Any) -> None:
+        """Append profiler sessions (``start``/``end`` in integer ns; out of range: dropped)."""
+        s, e = self._as_array(start, np.int64), self._as_array(end, np.int64)
+        ok = (np.abs(s) <= MAX_ABS_NS) & (np.abs(e) <= MAX_ABS_NS)
+        self._sessions["start"].append(s[ok])
+        self._sessions["end"].append(np.maximum(e[ok], s[ok]))
+
+    def add_forward_marks(self, ts: Any, pid: Any, tid: Any) -> None:
+        """Append ``fwdbwd`` flow starts (``ts`` in integer ns; ids coerced like the rows')."""
+        t = self._as_array(ts, np.int64)
+        if not t.size:
+            return
+        p, d = self._as_array(pid, np.int32), self._as_array(tid, np.int32)
+        ok = np.abs(t) <= MAX_ABS_NS
+        for buffer, values in zip(self._marks.values(), (t, p, d), strict=True):
+            buffer.append(values[ok])
 
     def _as_array(self, values: Any, dtype: type[np.generic], saturate: bool = False) -> np.ndarray:
         if isinstance(values, np.ndarray) and values.dtype == dtype:
@@ -516,6 +580,10 @@ class EventStoreBuilder:
         cols = {key: buffer.array() for key, buffer in self._columns.items()}
         np.maximum(cols["dur"], 0, out=cols["dur"])
         mem = MemoryEvents(*(b.array() for b in self._memory.values()))
+        start, end = (b.array() for b in self._sessions.values())
+        order = np.argsort(start, kind="stable")
+        sessions = np.stack([start[order], end[order]], axis=1) if start.size else _no_sessions()
+        marks = ForwardMarks(*(b.array() for b in self._marks.values()))
         return EventStore(
             names=tuple(self._intern),
             cat=cols["cat"],
@@ -531,6 +599,8 @@ class EventStoreBuilder:
             memory=mem,
             origin_ns=self.origin_ns,
             skipped_bad_times=self.skipped_bad_times,
+            sessions=sessions,
+            forward_marks=marks,
         )
 
 
@@ -555,6 +625,7 @@ __all__ = [
     "DistributedInfo",
     "EventStore",
     "EventStoreBuilder",
+    "ForwardMarks",
     "MemoryEvents",
     "RowArray",
     "TraceMeta",

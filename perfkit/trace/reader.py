@@ -164,8 +164,9 @@ class _Batch:
     """Column lists for one batch of events."""
 
     __slots__ = (
-        "blocks", "cat", "corr", "device", "dur", "mem_bytes", "mem_device", "mem_total",
-        "mem_ts", "names", "pid", "skipped", "tid", "ts",
+        "blocks", "cat", "corr", "device", "dur", "mark_pid", "mark_tid", "mark_ts", "mem_bytes",
+        "mem_device", "mem_total", "mem_ts", "names", "pid", "session_dur", "session_ts",
+        "skipped", "tid", "ts",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -182,6 +183,11 @@ class _Batch:
         self.mem_device: list[int] = []
         self.mem_bytes: list[int] = []
         self.mem_total: list[int] = []
+        self.mark_ts: list[float] = []
+        self.mark_pid: list[Any] = []
+        self.mark_tid: list[Any] = []
+        self.session_ts: list[float] = []
+        self.session_dur: list[Any] = []
         #: Kept-category complete events whose ``ts`` is not a number.
         self.skipped = 0
 
@@ -231,7 +237,8 @@ def extract_batch(events: list[Any], batch: _Batch) -> None:
     """Append the kept events of one parsed batch to ``batch``'s column lists.
 
     Kept: complete (``ph: X``) events whose ``cat`` is in
-    :data:`~perfkit.trace.events.CATEGORY_BY_NAME`, and ``[memory]`` instant events.
+    :data:`~perfkit.trace.events.CATEGORY_BY_NAME`, ``[memory]`` instant events, the start
+    (``ph: s``) of each ``fwdbwd`` flow, and the profiler's session spans (``cat: Trace``).
     Events without a string ``name`` are skipped; a ``ts`` that is not a number (or a
     numeric string) skips the event and counts it in ``batch.skipped``. This loop is the
     reader's hot spot, hence the local bindings and the single ``itemgetter`` call.
@@ -252,8 +259,15 @@ def extract_batch(events: list[Any], batch: _Batch) -> None:
         cat = e.get("cat")
         code = codes.get(cat) if type(cat) is str else None
         if code is None:
-            if e.get("name") == "[memory]" and e.get("ph") == "i":
-                _extract_memory(e, batch)
+            ph = e.get("ph")
+            if ph == "s":
+                if cat == "fwdbwd":
+                    _extract_mark(e, batch)
+            elif ph == "i":
+                if e.get("name") == "[memory]":
+                    _extract_memory(e, batch)
+            elif ph == "X" and cat == "Trace":
+                _extract_session(e, batch)
             continue
         try:
             ph, name, ts, dur, pid, tid = fields(e)
@@ -283,6 +297,25 @@ def extract_batch(events: list[Any], batch: _Batch) -> None:
         else:
             dev_a(-1)
             blocks_a(-1)
+
+
+def _extract_mark(e: dict[str, Any], batch: _Batch) -> None:
+    ts = _number(e.get("ts"))
+    if ts is None:
+        return
+    batch.mark_ts.append(ts)
+    batch.mark_pid.append(e.get("pid", -1))
+    batch.mark_tid.append(e.get("tid", -1))
+
+
+def _extract_session(e: dict[str, Any], batch: _Batch) -> None:
+    """Kineto's ``{"cat": "Trace", "name": "PyTorch Profiler (0)", "ph": "X", ...}`` span."""
+    name = e.get("name")
+    ts = _number(e.get("ts"))
+    if ts is None or type(name) is not str or not name.startswith("PyTorch Profiler"):
+        return
+    batch.session_ts.append(ts)
+    batch.session_dur.append(e.get("dur"))
 
 
 def _extract_memory(e: dict[str, Any], batch: _Batch) -> None:
@@ -361,6 +394,17 @@ class _Columns:
             self.builder.add_memory(
                 _to_ns(batch.mem_ts, origin), batch.mem_device, batch.mem_bytes, batch.mem_total
             )
+        if batch.mark_ts:
+            origin = self._origin(batch.mark_ts)
+            self.builder.add_forward_marks(
+                _to_ns(batch.mark_ts, origin), batch.mark_pid, batch.mark_tid
+            )
+        if batch.session_ts:
+            origin = self._origin(batch.session_ts)
+            start = _to_ns(batch.session_ts, origin)
+            dur = _to_ns(batch.session_dur, 0.0)
+            ok = (start != _BAD_NS) & (dur != _BAD_NS)
+            self.builder.add_sessions(start[ok], start[ok] + np.maximum(dur[ok], 0))
 
     def build(self, meta: TraceMeta) -> EventStore:
         self.builder.meta = meta

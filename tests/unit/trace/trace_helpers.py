@@ -69,6 +69,17 @@ def launch(
     ]
 
 
+def fwd_mark(ts: float, *, pid: int = 1, tid: int = 1, flow_id: int = 1) -> dict[str, Any]:
+    """The start of a ``fwdbwd`` flow: the forward op at ``ts`` recorded an autograd node."""
+    return {"ph": "s", "id": flow_id, "pid": pid, "tid": tid, "ts": T0 + ts, "cat": "fwdbwd", "name": "fwdbwd"}
+
+
+def session(n: int, ts: float, dur: float) -> dict[str, Any]:
+    """Kineto's span of one profiler session (``PyTorch Profiler (n)``)."""
+    return {"ph": "X", "cat": "Trace", "name": f"PyTorch Profiler ({n})", "pid": "Spans",
+            "tid": "PyTorch Profiler", "ts": T0 + ts, "dur": dur, "args": {"Op count": 0}}  # fmt: skip
+
+
 def document(events: Sequence[dict[str, Any]], **top: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {"schemaVersion": 1, "deviceProperties": [], **top}
     doc["traceEvents"] = list(events)
