@@ -23,6 +23,7 @@ from perfkit.trace.device import (
 )
 from perfkit.trace.events import ROW_SLICE, Category, EventStore
 from perfkit.trace.index import TraceIndex, build_index
+from perfkit.trace.linking import session_scopes
 from perfkit.trace.model import (
     BREAKDOWN_CATEGORIES,
     NOT_APPLICABLE_NO_DEVICE,
@@ -37,7 +38,7 @@ from perfkit.trace.ops import top_kernels, top_ops
 from perfkit.trace.phases import (
     NO_MAPPING,
     PERFKIT_MAPPING,
-    TORCH_MAPPING,
+    PhaseRanges,
     PhaseResult,
     attribute_phases,
     find_phase_ranges,
@@ -77,7 +78,7 @@ def analyze_events(
     index = build_index(store)
     has_device = has_device_activity(store)
     breakdowns = step_breakdowns(index)
-    ranges = find_phase_ranges(store)
+    ranges = find_phase_ranges(index)
     phase_of = attribute_phases(index, ranges)
     phases = phase_times(index, ranges, phase_of, has_device)
     del phase_of  # one int64 per event: not kept while the rest is measured
@@ -120,7 +121,7 @@ def analyze_events(
         top_ops_by_device=by_device,
         top_ops_by_cpu=by_cpu,
         event_counts={c.name.lower(): store.count(c) for c in Category},
-        notes=tuple(_notes(index, ranges.mapping, has_device)),
+        notes=tuple(_notes(index, ranges, has_device)),
         signals=training_signals(index),
     )
 
@@ -132,7 +133,9 @@ def _step_stats(
     windows = index.steps.windows
     origin = windows[0].start if windows else 0
     busy = step_kernel_busy(index, main_device(index)) if has_device else []
-    k_rows = index.rows(index.is_kernel)
+    # The kernels each step launched: a kernel whose launch call is not in the trace (it was
+    # enqueued before recording began) runs in a step's window but was not launched in it.
+    k_rows = index.rows(index.is_kernel & (index.links.launch >= 0))
     k_step = index.step[k_rows]
     kernel_ns = np.bincount(
         k_step, weights=store.dur[k_rows].astype(np.float64), minlength=len(windows)
@@ -181,7 +184,7 @@ def _share(categories: tuple[CategoryTime, ...], name: str) -> float | None:
     return next(c.share for c in categories if c.name == name)
 
 
-def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
+def _notes(index: TraceIndex, ranges: PhaseRanges, has_device: bool) -> list[str]:
     store = index.store
     notes: list[str] = []
     skipped = store.skipped_bad_times
@@ -214,22 +217,7 @@ def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
                 f"{count} host events ({busy_ns / 1e6:.3f} ms) ran between the first and last step "
                 "but inside no ProfilerStep (gaps between steps): they are left out of the step metrics."
             )
-    if mapping == PERFKIT_MAPPING:
-        notes.append(
-            f"Phases come from perfkit's {PHASE_RANGE_PREFIX}<phase> ranges; work on other threads "
-            "(autograd's backward thread) counts in the phase running on the loop thread."
-        )
-    elif mapping == TORCH_MAPPING:
-        notes.append(
-            f"No {PHASE_RANGE_PREFIX}<phase> ranges: phases come from torch's own ranges "
-            "(enumerate(DataLoader)#…__next__ → data, Optimizer.step#/zero_grad# → optimizer); "
-            "forward and backward cannot be separated and fall in 'other'."
-        )
-    elif mapping == NO_MAPPING:
-        notes.append(
-            f"No phase ranges ({PHASE_RANGE_PREFIX}<phase>, enumerate(DataLoader), "
-            "Optimizer.step): per-phase times are not available."
-        )
+    notes.extend(_phase_notes(store, ranges))
     if not has_device:
         return notes
     devices = active_devices(store)
@@ -240,12 +228,7 @@ def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
             f"{main_device(index)} (the most kernel time); the per-device table has each "
             "device's own; kernel counts and times add all devices up."
         )
-    unlinked = int(np.count_nonzero(index.is_work & (index.links.launch < 0)))
-    if unlinked:
-        notes.append(
-            f"{unlinked} device events have no launch call in the trace: they count for the "
-            "step they run in, and for no phase or operator."
-        )
+    notes.extend(_link_notes(index))
     driver_rows = np.flatnonzero(index.links.launch >= 0)
     via_driver = int(
         np.count_nonzero(
@@ -263,6 +246,68 @@ def _notes(index: TraceIndex, mapping: str, has_device: bool) -> list[str]:
         notes.append(
             f"{outside} device events were launched outside every ProfilerStep and are left "
             "out of the step metrics."
+        )
+    return notes
+
+
+def _phase_notes(store: EventStore, ranges: PhaseRanges) -> list[str]:
+    """How the phases were found (see :mod:`perfkit.trace.phases`)."""
+    others = (
+        "work on any other thread (a pin_memory thread, a user's thread) is 'other', not "
+        "the phase the loop thread is in."
+    )
+    if ranges.mapping == PERFKIT_MAPPING:
+        return [
+            f"Phases come from perfkit's {PHASE_RANGE_PREFIX}<phase> ranges on the loop thread; "
+            "autograd's evaluate_function ops and its backward thread count as backward; " + others
+        ]
+    if ranges.mapping == NO_MAPPING:
+        return [
+            f"No phase ranges ({PHASE_RANGE_PREFIX}<phase>, enumerate(DataLoader), "
+            "Optimizer.step) and no autograd events: per-phase times are not available."
+        ]
+    text = (
+        f"No {PHASE_RANGE_PREFIX}<phase> ranges: phases come from torch's own events "
+        "(enumerate(DataLoader)#…__next__ → data, Optimizer.step#/zero_grad# → optimizer"
+    )
+    if ranges.node_rows.size:
+        start = (
+            "from the step-level call that records the first autograd node (fwdbwd flows)"
+            if len(store.forward_marks)
+            else "from the step's start (the trace has no fwdbwd flows)"
+        )
+        text += (
+            ", autograd's evaluate_function ops and backward thread → backward, and on the "
+            f"loop thread the time before each backward pass, {start}, → forward); " + others
+        )
+    else:
+        text += "); no autograd events: forward and backward cannot be separated and fall in 'other'."
+    return [text]
+
+
+def _link_notes(index: TraceIndex) -> list[str]:
+    """Device work without a launch, and correlation ids that several launches carry."""
+    notes: list[str] = []
+    links = index.links
+    sessions = len(session_scopes(index.store))
+    if sessions:
+        notes.append(
+            f"The file holds {sessions} profiler sessions at separate times: correlation ids "
+            "are matched within each session (and each process)."
+        )
+    if links.colliding_ids:
+        notes.append(
+            f"{links.colliding_ids} correlation ids are carried by several launch calls in one "
+            f"session (several processes in one file): {links.resolved} device events were "
+            "matched to the launch of the process that uses their device, "
+            f"{links.ambiguous} could not be matched to one launch and are left unlinked."
+        )
+    unlinked = int(np.count_nonzero(index.is_work & (links.launch < 0)))
+    if unlinked:
+        notes.append(
+            f"{unlinked} device events have no launch call in the trace (e.g. enqueued before "
+            "recording began): they count in the time of the step whose window they run in, "
+            "but in no step's kernel count, phase or operator."
         )
     return notes
 

@@ -102,7 +102,8 @@ def device_metrics(index: TraceIndex) -> DeviceMetrics:
     unique_launches, first = np.unique(launch_rows[linked], return_index=True)
     np.add.at(per_step, index.step[k_rows[linked][first]], 1)
     launches = int(unique_launches.size)
-    kernels_per_step = np.bincount(index.step[k_rows], minlength=len(windows))
+    # Kernels launched in each step (work without a launch in the trace: in no step's count).
+    kernels_per_step = np.bincount(index.step[k_rows[linked]], minlength=len(windows))
 
     tc_ids = store.name_ids(uses_tensor_cores)
     tc_ns = int(dur[k_rows[store.has_name(tc_ids)[k_rows]]].sum())

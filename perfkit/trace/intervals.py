@@ -111,9 +111,27 @@ def gaps(iv: Intervals, lo: int, hi: int) -> Intervals:
     return starts[keep], ends[keep]
 
 
+def _covered(iv: Intervals, points: IntArray) -> npt.NDArray[np.bool_]:
+    """Whether each point lies in the normal set."""
+    s, e = iv
+    idx = np.searchsorted(s, points, side="right") - 1
+    return (idx >= 0) & (points < e[np.maximum(idx, 0)]) if s.size else np.zeros(points.shape, bool)
+
+
+def difference(a: Intervals, b: Intervals) -> Intervals:
+    """``a \\ b`` of two normal sets (a normal set)."""
+    if a[0].size == 0 or b[0].size == 0:
+        return a
+    points = np.unique(np.concatenate([a[0], a[1], b[0], b[1]]))
+    lo, hi = points[:-1], points[1:]
+    keep = _covered(a, lo) & ~_covered(b, lo)
+    return merge(lo[keep], hi[keep])
+
+
 __all__ = [
     "Intervals",
     "clip",
+    "difference",
     "empty",
     "gaps",
     "intersection_length",

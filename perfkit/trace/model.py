@@ -108,13 +108,16 @@ class Distributed:
 class PhaseTimes:
     """One loop phase: in one step (integers) or the median over steps (floats).
 
-    * ``host_ns``: wall time covered by the phase's ranges on the host.
+    * ``host_ns``: wall time of the loop thread in the phase: its phase ranges there,
+      plus (foreign traces) the derived forward/backward spans (:mod:`perfkit.trace.phases`).
     * ``cpu_op_ns``: self CPU time of the operators run in the phase, summed over
       threads (autograd's backward thread included), so it can exceed ``host_ns``.
     * ``kernel_ns``/``memcpy_ns``/``memset_ns``: summed device durations of the work
-      launched in the phase (a launch belongs to the phase range that contains it on its
-      own thread, else to the one that contains its start time on the same process).
-      Concurrent streams add up. ``None`` when the trace has no device activity.
+      launched in the phase (a launch belongs to the phase of its own thread: the
+      innermost phase range around it there, backward on autograd's thread, the derived
+      span on the loop thread; never the phase another thread is in). Device work
+      without a launch in the trace is in no phase. Concurrent streams add up. ``None``
+      when the trace has no device activity.
     * ``kernels``: kernels launched; ``launches``: launch calls that started at least
       one kernel (fewer than ``kernels`` with CUDA graphs). ``None`` without a device.
     """
@@ -153,7 +156,8 @@ class StepStats:
     main device's kernel intervals within the step window (see :class:`DeviceMetrics`;
     ``None`` without a device), so that the steps' values add up to
     ``DeviceMetrics.kernel_busy_ns``; ``kernel_ns``/``kernels`` are the summed durations
-    and the count of the kernels the step launched, on every device. ``ops`` counts the
+    and the count of the kernels the step launched (their launch call is in the trace and
+    starts in the step's host range), on every device. ``ops`` counts the
     cpu_op events (aten calls, ``ProfilerStep#`` excluded) that started inside the step:
     deterministic for a given program.
     """

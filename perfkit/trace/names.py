@@ -5,7 +5,8 @@ The training loop wraps each phase of a step in ``torch.profiler.record_function
 again by exact name, so the loop and the analysis must share these constants.
 
 Traces perfkit did not record have no perfkit ranges. For them the analysis falls back to
-torch's own ranges (see :data:`FOREIGN_PHASE_PATTERNS`) and says so in a note.
+torch's own ranges (see :data:`FOREIGN_PHASE_PATTERNS`) and autograd's own events
+(:data:`AUTOGRAD_NODE_PREFIX`), and says so in a note.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ FOREIGN_PHASE_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
+#: autograd's engine records one ``cpu_op`` per backward node it runs, on the thread that
+#: runs it (the device's autograd thread on CUDA, the calling thread on CPU):
+#: ``autograd::engine::evaluate_function: AddmmBackward0``.
+AUTOGRAD_NODE_PREFIX = "autograd::engine::evaluate_function: "
+
+
 def phase_range_name(phase: str) -> str:
     """The ``record_function`` name for a loop phase (one of :data:`perfkit.results.PHASES`)."""
     if phase not in PHASE_RANGES:
@@ -47,6 +54,7 @@ def phase_range_name(phase: str) -> str:
 
 
 __all__ = [
+    "AUTOGRAD_NODE_PREFIX",
     "DATALOADER_RE",
     "FOREIGN_PHASE_PATTERNS",
     "OTHER_PHASE",

@@ -28,7 +28,7 @@ the analysis can say so:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +70,8 @@ class Steps:
     from_profiler_steps: bool
     dropped_duplicates: int = 0
     dropped_nested: int = 0
+    #: The ``ProfilerStep#N`` row of each window (empty without ProfilerStep events).
+    rows: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def host_starts(self) -> IntArray:
@@ -172,7 +174,13 @@ def find_steps(store: EventStore, links: Links) -> Steps:
         end = max(he, int(device_end[i]), start)
         windows.append(StepWindow(store.names[store.name[row]], hs, he, start, end))
         prev_end = end
-    return Steps(windows=tuple(windows), from_profiler_steps=True, dropped_duplicates=duplicates, dropped_nested=nested)
+    return Steps(
+        windows=tuple(windows),
+        from_profiler_steps=True,
+        dropped_duplicates=duplicates,
+        dropped_nested=nested,
+        rows=rows,
+    )
 
 
 __all__ = ["WHOLE_TRACE", "StepWindow", "Steps", "find_steps", "host_step_rows", "step_name_mask"]

@@ -91,11 +91,47 @@ def test_dataloader_wait_is_measured_and_the_breakdown_adds_up(recorded_dir: Pat
     assert analysis["device_not_applicable"] == "not applicable (no device activity in trace)"
 
 
+def test_forward_and_backward_of_a_plain_torch_trace(recorded_dir: Path) -> None:
+    """Forward and backward come from autograd's own events. Independently, from the raw
+    JSON: on CPU autograd runs its nodes on the loop thread; the forward runs from the
+    step-level op holding the step's first fwdbwd flow to the first node, the backward
+    from the first node to the last node's end (no torch range lies in between)."""
+    code, out, err = invoke(str(recorded_dir), "--format", "json")
+    assert code == 0, err
+    (analysis,) = json.loads(out)["analyses"]
+    assert list(analysis["phases"]) == ["data", "forward", "backward", "optimizer", "other"]
+
+    (trace,) = recorded_dir.rglob("*.pt.trace.json")
+    raw = json.loads(trace.read_text())["traceEvents"]
+    ops = [e for e in raw if e.get("ph") == "X" and e.get("cat") in ("cpu_op", "user_annotation")]
+    marks = [e["ts"] for e in raw if e.get("cat") == "fwdbwd" and e.get("ph") == "s"]
+    expected = []
+    for step in sorted((e for e in ops if e["name"].startswith("ProfilerStep#")), key=lambda e: e["ts"]):
+        lo, hi = step["ts"], step["ts"] + step["dur"]
+        nodes = [e for e in ops if lo <= e["ts"] < hi and e["name"].startswith("autograd::engine::evaluate_function: ")]
+        first_mark = min(m for m in marks if lo <= m < hi)
+        # The step's direct children: ops in the step not inside another op of the step.
+        mine = [e for e in ops if lo <= e["ts"] < hi and e is not step]
+        top = [e for e in mine if not any(o["ts"] <= e["ts"] and e["ts"] + e["dur"] <= o["ts"] + o["dur"] and o is not e for o in mine)]
+        (holder,) = [e for e in top if e["ts"] <= first_mark < e["ts"] + e["dur"]]
+        first = min(e["ts"] for e in nodes)
+        last = max(e["ts"] + e["dur"] for e in nodes)
+        expected.append((first - holder["ts"], last - first))
+    got = [(s["phases"]["forward"]["host_ns"], s["phases"]["backward"]["host_ns"]) for s in analysis["steps"]]
+    assert len(got) == len(expected) == 3
+    for (fwd, bwd), (fwd_us, bwd_us) in zip(got, expected, strict=True):
+        assert fwd == pytest.approx(1000 * fwd_us, abs=2) and fwd > 0
+        assert bwd == pytest.approx(1000 * bwd_us, abs=2) and bwd > 0
+    for s in analysis["steps"]:
+        assert sum(p["host_ns"] for p in s["phases"].values()) == s["host_duration_ns"]
+
+
 def test_console_and_markdown_reports(recorded_dir: Path, tmp_path: Path) -> None:
     code, out, _ = invoke(str(recorded_dir), "--top", "3")
     assert code == 0
     assert "DataLoader" in out and "Top 3 operators by self CPU time" in out
     assert "tensorboard --logdir" in out and "ui.perfetto.dev" in out
+    assert "device-anchored" not in out and "Kernel busy" not in out  # a CPU-only trace
 
     target = tmp_path / "report" / "trace.md"
     code, out, err = invoke(str(CUDA_FIXTURE), "--format", "md", "--output", str(target))

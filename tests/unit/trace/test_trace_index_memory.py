@@ -45,7 +45,7 @@ def test_index_row_arrays_are_32_bit(tmp_path: Path) -> None:
     assert {k: v.dtype for k, v in narrow.items()} == dict.fromkeys(narrow, np.dtype(np.int32))
     assert index.step.dtype == np.int16  # fewer than 2**15 steps
     assert index.self_ns.dtype == np.int32  # every self time below 2.1 s
-    phase = attribute_phases(index, find_phase_ranges(store))
+    phase = attribute_phases(index, find_phase_ranges(index))
     assert phase.dtype == np.int8
     names = [store.names[i] for i in store.name.tolist()]
     row = {n: i for i, n in enumerate(names)}

@@ -190,3 +190,164 @@ def test_advice_on_real_traces_fits_the_hardware_and_the_script(shared_trace: Sh
     triton = analyze_file(shared_trace("a100_triton_cuda_driver"))
     assert facts_from_trace(triton).compiled is True
     assert not any("torch.compile" in a.title for a in build_trace_report(triton).advice)
+
+
+NODE = "autograd::engine::evaluate_function: "
+LAUNCH_CATS = ("cuda_runtime", "cuda_driver")
+HOST_CATS = ("cpu_op", "user_annotation", *LAUNCH_CATS)
+
+
+def raw_events(path: Path) -> list[dict[str, Any]]:
+    """The complete events, read with plain gzip + json (deliberately not perfkit's reader)."""
+    import gzip
+    import json
+
+    with gzip.open(path, "rt") as handle:
+        doc = json.load(handle)  # noqa: TID251
+    return [e for e in doc["traceEvents"] if e.get("ph") == "X"]
+
+
+def raw_steps(events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], float, float]]:
+    """``(step event, host start, host end)``, each end cut at the next step's start."""
+    import re
+
+    steps = sorted(
+        (e for e in events if re.fullmatch(r"ProfilerStep#\d+", e["name"]) and e.get("cat") in ("user_annotation", "cpu_op")),
+        key=lambda e: e["ts"],
+    )  # fmt: skip
+    ends = [s["ts"] + s["dur"] for s in steps]
+    ends = [min(end, nxt["ts"]) for end, nxt in zip(ends[:-1], steps[1:], strict=True)] + ends[-1:]
+    return [(s, s["ts"], end) for s, end in zip(steps, ends, strict=True)]
+
+
+class Ranges:
+    """Time ranges per thread, merged: "does an event start inside one, on its thread?"."""
+
+    def __init__(self, ranges: list[dict[str, Any]]) -> None:
+        import bisect
+
+        self._bisect = bisect.bisect_right
+        by_tid: dict[Any, list[tuple[float, float]]] = {}
+        for r in sorted(ranges, key=lambda r: r["ts"]):
+            merged = by_tid.setdefault(r["tid"], [])
+            if merged and r["ts"] <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], r["ts"] + r["dur"]))
+            else:
+                merged.append((r["ts"], r["ts"] + r["dur"]))
+        self._starts = {tid: [s for s, _ in m] for tid, m in by_tid.items()}
+        self._ends = {tid: [e for _, e in m] for tid, m in by_tid.items()}
+
+    def __contains__(self, e: dict[str, Any]) -> bool:
+        starts = self._starts.get(e["tid"], [])
+        i = self._bisect(starts, e["ts"]) - 1
+        return i >= 0 and e["ts"] < self._ends[e["tid"]][i]
+
+
+def launched_kernels(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The launch call of every kernel (matched by correlation id: one process per file)."""
+    launches = {
+        e["args"]["correlation"]: e
+        for e in events
+        if e.get("cat") in LAUNCH_CATS and "correlation" in e.get("args", {})
+    }
+    kernels = [e for e in events if e.get("cat") == "kernel"]
+    return [launches[k["args"]["correlation"]] for k in kernels if k["args"].get("correlation") in launches]
+
+
+def test_v100_forward_and_backward_match_the_scripts_own_annotations(shared_trace: Shared) -> None:
+    """The V100 script wraps its phases in '## forward ##', '## backward ##' and
+    '## optimizer ##' annotations, which perfkit does not read. Counted from the raw
+    events: kernels launched by autograd's thread are backward; those launched by the
+    loop thread inside '## forward ##', or inside '## backward ##' before its first
+    autograd node (the loss), are forward; those inside '## optimizer ##' or zero_grad are
+    optimizer."""
+    path = shared_trace("v100_train_fwdbwd")
+    events = raw_events(path)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        by_name.setdefault(e["name"], []).append(e)
+    nodes = [e for e in events if e["name"].startswith(NODE)]
+    steps = raw_steps(events)
+    main = steps[0][0]["tid"]
+    autograd = {e["tid"] for e in nodes} - {main}
+    optimizer = Ranges(by_name["## optimizer ##"] + [e for e in events if e["name"].startswith("Optimizer.zero_grad#")])
+    forward_ranges, backward_ranges = Ranges(by_name["## forward ##"]), Ranges(by_name["## backward ##"])
+    launches = launched_kernels(events)
+    expected = []
+    forward_host_us = []
+    for _, lo, hi in steps:
+        first_node = min(e["ts"] for e in nodes if lo <= e["ts"] < hi)
+        counts = {"forward": 0, "backward": 0, "optimizer": 0, "other": 0}
+        for launch in launches:
+            if not lo <= launch["ts"] < hi:
+                continue
+            if launch["tid"] in autograd:
+                counts["backward"] += 1
+            elif launch in forward_ranges:
+                counts["forward"] += 1
+            elif launch in backward_ranges:
+                assert launch["ts"] < first_node  # the loss, before autograd starts
+                counts["forward"] += 1
+            elif launch in optimizer:
+                counts["optimizer"] += 1
+            else:
+                counts["other"] += 1
+        expected.append(counts)
+        (fwd,) = [e for e in by_name["## forward ##"] if lo <= e["ts"] < hi]
+        forward_host_us.append(first_node - fwd["ts"])  # no phase range lies in between
+
+    a = analyze_file(path)
+    assert a.phase_mapping == "torch"
+    assert [{k: p.kernels for k, p in s.phases.items()} for s in a.steps] == expected
+    assert min(c["forward"] for c in expected) > 0 and min(c["backward"] for c in expected) > 0
+    # The forward span runs from the script's '## forward ##' call (it holds the step's first
+    # fwdbwd flow) to autograd's first node.
+    assert [s.phases["forward"].host_ns for s in a.steps] == pytest.approx(
+        [1000 * x for x in forward_host_us], abs=2
+    )
+    for s in a.steps:
+        assert sum(p.host_ns for p in s.phases.values()) == s.host_duration_ns
+
+
+def test_a100_phases_without_fwdbwd_flows_agree_with_a_naive_count(shared_trace: Shared) -> None:
+    """No fwdbwd flows here (torchrec): counted from the raw events, a kernel is backward
+    when autograd's thread, or an autograd node on the loop thread, launched it;
+    optimizer/data when launched inside torch's Optimizer/DataLoader range; forward when
+    the loop thread launched it before the step's first backward event; else other."""
+    path = shared_trace("a100_train_control")
+    events = raw_events(path)
+    nodes = [e for e in events if e["name"].startswith(NODE)]
+    steps = raw_steps(events)
+    main = steps[0][0]["tid"]
+    autograd = {e["tid"] for e in nodes} - {main}
+    optimizer = Ranges([e for e in events if e["name"].startswith(("Optimizer.step#", "Optimizer.zero_grad#"))])
+    data = Ranges([e for e in events if e["name"].startswith("enumerate(DataLoader)#")])
+    node_ranges = Ranges(nodes)
+    launches = launched_kernels(events)
+    expected = []
+    for _, lo, hi in steps:
+        first_backward = min(
+            e["ts"] for e in events
+            if lo <= e["ts"] < hi and e.get("cat") in HOST_CATS
+            and (e["tid"] in autograd or e["name"].startswith(NODE))
+        )  # fmt: skip
+        counts = {"data": 0, "forward": 0, "backward": 0, "optimizer": 0, "other": 0}
+        for launch in launches:
+            if not lo <= launch["ts"] < hi:
+                continue
+            if launch["tid"] in autograd or launch in node_ranges:
+                counts["backward"] += 1
+            elif launch in optimizer:
+                counts["optimizer"] += 1
+            elif launch in data:
+                counts["data"] += 1
+            elif launch["tid"] == main and launch["ts"] < first_backward:
+                counts["forward"] += 1
+            else:
+                counts["other"] += 1
+        expected.append(counts)
+
+    a = analyze_file(path)
+    assert [{k: p.kernels for k, p in s.phases.items()} for s in a.steps] == expected
+    assert min(c["forward"] for c in expected) > 0 and min(c["backward"] for c in expected) > 0
+    assert any("no fwdbwd flows" in n for n in a.notes)
