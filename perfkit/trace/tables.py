@@ -88,6 +88,14 @@ def summary_lines(a: TraceAnalysis) -> list[str]:
 
 
 def steps_table(a: TraceAnalysis) -> Table:
+    if a.device is None:
+        # No device work: a step is its host range, and there are no kernel columns.
+        return Table(
+            "Steps",
+            ("Step", "Time (ms)", "Ops"),
+            tuple((s.name, ms(s.duration_ns), count(s.ops)) for s in a.steps),
+            numeric=(1, 2),
+        )
     rows = tuple(
         (
             s.name,
@@ -99,7 +107,7 @@ def steps_table(a: TraceAnalysis) -> Table:
         for s in a.steps
     )
     return Table(
-        "Steps (device-anchored)",
+        "Steps (device-anchored; Kernels: launched in the step)",
         ("Step", "Time (ms)", "Host (ms)", "Kernel busy (ms)", "Kernels"),
         rows,
         numeric=(1, 2, 3, 4),
@@ -133,7 +141,7 @@ def phases_table(a: TraceAnalysis) -> Table | None:
             count(p.launches),
         )
 
-    source = {"perfkit": "perfkit/<phase> ranges", "torch": "torch's DataLoader/Optimizer ranges"}
+    source = {"perfkit": "perfkit/<phase> ranges", "torch": "torch's ranges and autograd's events"}
     return Table(
         f"Phases: median per step, ms (from {source.get(a.phase_mapping, a.phase_mapping)})",
         ("Phase", "Host", "CPU ops", "Kernel", "Memcpy", "Memset", "Kernels", "Launches"),

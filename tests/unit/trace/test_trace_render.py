@@ -62,6 +62,10 @@ def test_cpu_report_marks_device_metrics_not_applicable(tmp_path: Path) -> None:
     for out in (console_text(a), trace_markdown(a)):
         assert "not applicable (no device activity in trace)" in out
         assert "GPU utilization" not in out
+        # No device: steps are host ranges, nothing is anchored to a device.
+        assert "device-anchored" not in out and "Kernel busy" not in out
+    gpu = analyses(tmp_path)["gpu"]
+    assert "device-anchored" in console_text(gpu) and "device-anchored" in trace_markdown(gpu)
 
 
 @pytest.mark.parametrize("fmt", ["console", "md"])
