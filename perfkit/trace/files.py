@@ -9,6 +9,7 @@ both write that layout, so ``tensorboard --logdir <logdir>`` shows perfkit's tra
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -21,6 +22,16 @@ GZIP_SUFFIX = ".gz"
 #: TensorBoard's own pattern for trace file names (torch_tb_profiler.consts.WORKER_PATTERN).
 TRACE_NAME_RE = re.compile(r"^(?P<worker>.*?)(?P<span>\.\d+)?\.pt\.trace\.json(?:\.gz)?$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+#: Longest run folder name written (bytes; every kept character is ASCII). Folder and
+#: file names must stay under the file system's 255-byte limit; a run name is also shown
+#: by TensorBoard, so it is kept well below it.
+MAX_RUN_NAME_BYTES = 120
+#: Longest worker part of a trace file name: with a span, ``.pt.trace.json.gz`` and the
+#: temporary name the atomic write uses (``.<name>.<8 random>.tmp.gz``), the longest name
+#: written stays under 255 bytes.
+MAX_WORKER_BYTES = 160
+#: Hex digits of the SHA-256 of the full name that end a shortened name.
+_HASH_CHARS = 12
 
 
 def default_worker() -> str:
@@ -28,10 +39,19 @@ def default_worker() -> str:
     return f"{socket.gethostname()}_{os.getpid()}"
 
 
-def safe_component(name: str) -> str:
-    """``name`` made safe as one path component (``/`` and spaces become ``_``)."""
-    cleaned = _UNSAFE.sub("_", name).strip("._")
-    return cleaned or "run"
+def safe_component(name: str, max_bytes: int = MAX_RUN_NAME_BYTES) -> str:
+    """``name`` made safe as one path component (``/`` and spaces become ``_``).
+
+    A name longer than ``max_bytes`` is shortened deterministically: its first
+    characters, ``-``, and the first 12 hex digits of the SHA-256 of the whole name, so
+    two long names that share their beginning still get different folders.
+    """
+    cleaned = _UNSAFE.sub("_", name).strip("._") or "run"
+    if len(cleaned) <= max_bytes:  # ASCII only: characters are bytes
+        return cleaned
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    keep = cleaned[: max_bytes - _HASH_CHARS - 1].rstrip("._")
+    return f"{keep}-{digest}"
 
 
 def trace_file_path(
@@ -44,13 +64,15 @@ def trace_file_path(
 ) -> Path:
     """``<trace_dir>/<run>/<worker>[.<span>].pt.trace.json[.gz]`` (TensorBoard's layout).
 
-    ``run_name`` and ``worker`` are made path-safe; a worker name that ends in ``.<digits>``
-    would be read as a span by TensorBoard, so such a suffix becomes ``_<digits>``.
+    ``run_name`` and ``worker`` are made path-safe and shortened when long
+    (:func:`safe_component`, :data:`MAX_RUN_NAME_BYTES`, :data:`MAX_WORKER_BYTES`); a worker
+    name that ends in ``.<digits>`` would be read as a span by TensorBoard, so such a
+    suffix becomes ``_<digits>``.
     ``span`` must be digits.
     """
     if span is not None and not span.isdigit():
         raise ValueError(f"span must be digits, got {span!r}")
-    worker_name = re.sub(r"\.(\d+)$", r"_\1", safe_component(worker))
+    worker_name = re.sub(r"\.(\d+)$", r"_\1", safe_component(worker, MAX_WORKER_BYTES))
     name = worker_name + (f".{span}" if span else "") + TRACE_SUFFIX + (GZIP_SUFFIX if gzip else "")
     return Path(trace_dir) / safe_component(run_name) / name
 
@@ -96,6 +118,8 @@ def find_traces(path: str | os.PathLike[str]) -> list[Path]:
 
 
 __all__ = [
+    "MAX_RUN_NAME_BYTES",
+    "MAX_WORKER_BYTES",
     "TRACE_NAME_RE",
     "TRACE_SUFFIX",
     "default_worker",

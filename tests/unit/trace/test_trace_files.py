@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from perfkit.errors import TraceError
-from perfkit.trace.files import TRACE_NAME_RE, default_worker, find_traces, trace_file_path
+from perfkit.trace.files import (
+    MAX_RUN_NAME_BYTES,
+    MAX_WORKER_BYTES,
+    TRACE_NAME_RE,
+    default_worker,
+    find_traces,
+    trace_file_path,
+)
 
 
 def test_trace_file_path_follows_tensorboard_layout() -> None:
@@ -62,3 +69,34 @@ def test_nothing_to_find(tmp_path: Path) -> None:
     (empty / "readme.md").write_text("x")
     with pytest.raises(TraceError, match=r"no \*\.pt\.trace\.json"):
         find_traces(empty)
+
+
+def test_a_long_experiment_name_gives_a_short_deterministic_folder(tmp_path: Path) -> None:
+    long_name = "resnet50 " + "amp channels_last " * 30  # 549 characters
+    other = long_name + "v2"
+    path = trace_file_path(tmp_path, long_name, "host_1", gzip=True, span="1700000000000")
+    run = path.parent.name
+    assert len(run.encode()) <= MAX_RUN_NAME_BYTES
+    assert run.startswith("resnet50_amp_channels_last_")
+    # Deterministic, and different for names that share their first 100+ characters.
+    assert trace_file_path(tmp_path, long_name, "host_1", gzip=True).parent.name == run
+    assert trace_file_path(tmp_path, other, "host_1", gzip=True).parent.name != run
+    # The file system accepts it, and so the temporary name the atomic write uses.
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    (path.parent / f".{path.name}.abcdefgh.tmp.gz").write_text("x")
+    assert find_traces(tmp_path) == [path]
+    # Short names are kept as they are.
+    assert trace_file_path("d", "resnet amp", "w", gzip=False).parent.name == "resnet_amp"
+
+
+def test_a_long_worker_name_keeps_every_file_name_under_the_limit(tmp_path: Path) -> None:
+    worker = "node-" + "x" * 400 + ".7"
+    path = trace_file_path(tmp_path, "r", worker, gzip=True, span="1700000000000")
+    assert len(path.name.encode()) + len(".abcdefgh.tmp.gz") + 1 < 255
+    match = TRACE_NAME_RE.match(path.name)
+    assert match and match.group("span") == ".1700000000000"
+    assert len(match.group("worker")) <= MAX_WORKER_BYTES
+    path.parent.mkdir(parents=True)
+    path.write_text("{}")
+    assert path.is_file()
