@@ -32,6 +32,7 @@ from perfkit.io import check_writable
 from perfkit.runtime.batches import build_step_math
 from perfkit.runtime.device import resolve_device
 from perfkit.runtime.toggles import check_compile_backend, plan_amp
+from perfkit.trace.files import run_dir
 
 _IMAGE_MODELS = ("mlp", "convnet", "resnet")
 _IMAGE_DATASETS = ("synthetic-images", "image-folder")
@@ -53,7 +54,7 @@ def preflight(loaded: LoadedConfig) -> None:
         run_steps = cfg.loop.warmup_steps + cfg.loop.steps
         build_optimizer(cfg.optimizer, [probe], default_total_steps=run_steps, device_type=device.type)
         if cfg.profiler.enabled:
-            check_writable(Path(cfg.profiler.dir) / cfg.name / "probe")
+            check_writable(run_dir(cfg.profiler.dir, cfg.name) / "probe")
         _check_loss(cfg.model.call, cfg.loss, loaded.base_dir)
         model = resolve_model(cfg.model, loaded.base_dir)
         data = resolve_dataset(cfg.data, loaded.base_dir, cfg.seed)

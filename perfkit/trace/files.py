@@ -54,6 +54,12 @@ def safe_component(name: str, max_bytes: int = MAX_RUN_NAME_BYTES) -> str:
     return f"{keep}-{digest}"
 
 
+def run_dir(trace_dir: str | os.PathLike[str], run_name: str) -> Path:
+    """``<trace_dir>/<run>``: the folder a run's traces go to (the name made path-safe and
+    shortened when long, :func:`safe_component`)."""
+    return Path(trace_dir) / safe_component(run_name)
+
+
 def trace_file_path(
     trace_dir: str | os.PathLike[str],
     run_name: str,
@@ -74,7 +80,7 @@ def trace_file_path(
         raise ValueError(f"span must be digits, got {span!r}")
     worker_name = re.sub(r"\.(\d+)$", r"_\1", safe_component(worker, MAX_WORKER_BYTES))
     name = worker_name + (f".{span}" if span else "") + TRACE_SUFFIX + (GZIP_SUFFIX if gzip else "")
-    return Path(trace_dir) / safe_component(run_name) / name
+    return run_dir(trace_dir, run_name) / name
 
 
 def is_trace_file(path: Path) -> bool:
@@ -125,6 +131,7 @@ __all__ = [
     "default_worker",
     "find_traces",
     "is_trace_file",
+    "run_dir",
     "safe_component",
     "trace_file_path",
 ]

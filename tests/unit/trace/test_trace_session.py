@@ -195,3 +195,32 @@ def test_kineto_start_stop_chatter_is_dropped_and_the_rest_kept(capfd: pytest.Ca
         os.write(2, b"[W kineto] a real warning\n")
         os.write(2, b"USDT:2026-11-27 15:35:07 12211:12211 SyncActivityProfilerHandler.cpp:59] profiler_stop\n")
     assert capfd.readouterr().err == "[W kineto] a real warning\n"
+
+
+def test_a_long_run_name_is_written_under_a_short_folder_that_preflight_checks(tmp_path: Path) -> None:
+    """An experiment name of 300 bytes: the trace goes to a shortened folder, and the
+    folder profile checks before training is that same one (not the unwritable full name)."""
+    from perfkit.config.loader import load_config
+    from perfkit.errors import PerfkitError
+    from perfkit.io import check_writable
+    from perfkit.runtime.preflight import preflight
+    from perfkit.trace.files import MAX_RUN_NAME_BYTES, run_dir
+
+    name = "x" * 300
+    with ProfilerSession(config(tmp_path), name, loop_warmup_steps=0, use_cuda=False, worker="w") as session:
+        tiny_loop(session, 6)
+    path = session.trace_path
+    assert path is not None and path.is_file()
+    assert path.parent == run_dir(tmp_path / "traces", name)
+    assert len(path.parent.name) <= MAX_RUN_NAME_BYTES
+    with pytest.raises(PerfkitError, match="too long"):  # the full name could not be a folder
+        check_writable(tmp_path / "traces" / name / "probe")
+
+    quickstart = Path(__file__).resolve().parents[3] / "configs" / "quickstart.yaml"
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(
+        quickstart.read_text().replace("name: quickstart", f"name: {name}", 1)
+        + f"\nprofiler: {{enabled: true, dir: {tmp_path / 'traces'}}}\n"
+    )
+    assert load_config(exp).config.name == name
+    preflight(load_config(exp))  # passes: it checks the shortened folder
