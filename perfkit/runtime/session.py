@@ -282,6 +282,7 @@ class Session:
         self._measured = 0
         self._max_marks = 0
         self._compiled_before = 0
+        self._compiled_at_start = compiled_graphs()  # process-wide: only graphs compiled in this run count
         self._host_peak_reset = False
         self._range: Any = None
         self._flops: Any = None
@@ -500,7 +501,7 @@ class Session:
     # ------------------------------------------------------------------ FLOPs
 
     def _start_flop_count(self) -> None:
-        if compiled_graphs() > 0 or self.observed.compiled:
+        if compiled_graphs() > self._compiled_at_start or self.observed.compiled:
             self._flops_note = "FLOPs not counted: torch.compile'd graphs are opaque to the FLOP counter"
             return
         from perfkit.runtime.flops import StepFlopCounter

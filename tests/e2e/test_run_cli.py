@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 import pytest
@@ -54,25 +53,27 @@ def test_gan_steps_hold_both_optimizers(tmp_path: Path) -> None:
     assert config["script"].endswith("gan.py")
 
 
-def _truth_medians(path: Path) -> dict[str, float]:
+def _truth_minima(path: Path) -> dict[str, float]:
     truth = json.loads(path.read_text())
-    return {phase: statistics.median(values) for phase, values in truth.items()}
+    return {phase: min(values) for phase, values in truth.items()}
 
 
 def test_known_costs_land_in_their_phases_through_perfkit_run(tmp_path: Path) -> None:
     """data, forward and backward each busy-wait a known time; the script records how long
-    each wait really took (its own clock), and perfkit's medians must be within 5%."""
+    each wait really took (its own clock), and perfkit's phase must be within 5%. Minima
+    over steps on both sides: a busy machine's preemptions only ever add time, so the
+    least-disturbed step is the one that shows attribution, not load."""
     out, truth = tmp_path / "run.json", tmp_path / "truth.json"
     result = _run(
         "--warmup", "2", "--steps", "6", "-q", "-o", str(out), str(EXAMPLES / "known_costs.py"),
         "--data-ms", "30", "--forward-ms", "40", "--backward-ms", "35", "--truth", str(truth),
     )  # fmt: skip
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    expected = _truth_medians(truth)
+    expected = _truth_minima(truth)
     measured = [s for s in _steps(out) if not s["warmup"]]
     for phase, ms in expected.items():
-        median = statistics.median(s["host_ms"][phase] for s in measured)
-        assert median == pytest.approx(ms, rel=0.05), phase
+        least = min(s["host_ms"][phase] for s in measured)
+        assert least == pytest.approx(ms, rel=0.05), phase
 
 
 def test_known_costs_land_in_their_phases_through_the_api(tmp_path: Path) -> None:
@@ -119,9 +120,9 @@ def test_known_costs_land_in_their_phases_through_the_api(tmp_path: Path) -> Non
                 opt.zero_grad()
             s.step()
     measured = s.result.measured_steps
-    for phase, values in truth.items():
-        median = statistics.median(st.host_ms[phase] for st in measured)
-        assert median == pytest.approx(statistics.median(values), rel=0.05), phase
+    for phase, values in truth.items():  # minima: see the perfkit run test above
+        least = min(st.host_ms[phase] for st in measured)
+        assert least == pytest.approx(min(values), rel=0.05), phase
 
 
 def test_a_script_error_is_the_scripts_own(tmp_path: Path) -> None:
