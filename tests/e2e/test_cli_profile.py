@@ -124,21 +124,18 @@ def test_set_override_errors_name_the_flag(write_yaml, tiny_config) -> None:  # 
     assert_clean_error(invoke("profile", write_yaml(tiny_config), "--workers", "-2"), "data.num_workers: must be >= 0")
 
 
-def test_ctrl_c_saves_a_partial_run(tmp_path: Path) -> None:
-    helpers = REPO / "tests" / "helpers"
+def test_ctrl_c_saves_a_partial_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "helpers"))  # phase_costs:…, config in tmp_path
     config = {
         "device": "cpu",
         "model": {"name": "phase_costs:CostlyModel", "params": {"forward_ms": 0, "backward_ms": 0}},
         "data": {"name": "phase_costs:CostlyData", "params": {"item_ms": 0, "interrupt_at": 6}, "batch_size": 2, "shuffle": False},
         "loop": {"steps": 5, "warmup_steps": 1},
     }
-    path = helpers / f"_{tmp_path.name}.yaml"
+    path = tmp_path / "partial.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "partial.json"
-    try:
-        result = invoke("profile", path, "-o", out)
-    finally:
-        path.unlink()
+    result = invoke("profile", path, "-o", out)
     assert result.exit_code == 130
     assert "PARTIAL" in result.stdout
     assert "interrupted: reported the 3 finished steps" in result.stderr

@@ -39,13 +39,12 @@ def _probe_run(tmp_path: Path, toggles: dict[str, Any]) -> list[dict[str, object
         "loop": {"steps": 1, "warmup_steps": 0},
         "toggles": toggles,
     }
-    path = HELPERS / f"_{tmp_path.name}.yaml"
+    # In tmp_path, not beside tests/helpers: "phase_costs" resolves to the module imported
+    # above (sys.modules), the one whose Probe.seen this test reads.
+    path = tmp_path / "probe.yaml"
     path.write_text(yaml.safe_dump(config))
     phase_costs.Probe.seen.clear()
-    try:
-        run_experiment(load_config(path))
-    finally:
-        path.unlink()
+    run_experiment(load_config(path))
     return list(phase_costs.Probe.seen)
 
 
