@@ -9,7 +9,6 @@ both write that layout, so ``tensorboard --logdir <logdir>`` shows perfkit's tra
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
@@ -49,6 +48,8 @@ def safe_component(name: str, max_bytes: int = MAX_RUN_NAME_BYTES) -> str:
     cleaned = _UNSAFE.sub("_", name).strip("._") or "run"
     if len(cleaned) <= max_bytes:  # ASCII only: characters are bytes
         return cleaned
+    import hashlib  # here: importing it loads OpenSSL (~4 MiB), which analyze never needs
+
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
     keep = cleaned[: max_bytes - _HASH_CHARS - 1].rstrip("._")
     return f"{keep}-{digest}"
