@@ -490,9 +490,9 @@ class TraceAnalysis:
       ``ProfilerStep#`` events (``False``: the whole trace is one span).
     * ``breakdown``: the step-time categories over all steps (sum of ``total_ns`` =
       ``steps_total_ns``).
-    * ``phase_mapping``: ``"perfkit"`` (perfkit/<phase> ranges), ``"torch"`` (DataLoader
-      and Optimizer ranges of a foreign trace) or ``"none"``; ``phases``: per-phase medians
-      over steps.
+    * ``phase_mapping``: ``"perfkit"`` (perfkit/<phase> ranges), ``"torch"`` (a foreign
+      trace: DataLoader and Optimizer ranges, autograd's events and the forward/backward
+      spans derived from them) or ``"none"``; ``phases``: per-phase medians over steps.
     * ``dataloader_share``/``communication_share``: the breakdown's DataLoader and
       (exposed) Communication shares of step time (the communication that no
       higher-priority category hid; ``device.communication_busy_share`` counts all NCCL
