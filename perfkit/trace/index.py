@@ -6,7 +6,8 @@ For each row of the :class:`~perfkit.trace.events.EventStore`:
 * ``step``: the step the event belongs to. A host event belongs to the step whose host
   range contains its start; device work to the step that *launched* it (so a kernel
   that runs after its step's host range still counts for that step), or, when no launch
-  was found, to the device-anchored window that contains its start;
+  was found, to the device-anchored window that contains its start (for time-based
+  figures: a step's kernel count only takes the work it launched);
 * ``op``: the innermost cpu_op enclosing the event on its thread (for device work: the
   op that enclosed its launch) — the op that owns it;
 * ``self_ns``: self time of host events (:func:`perfkit.trace.nesting.self_durations`).

@@ -236,3 +236,22 @@ def test_forward_marks_are_read_in_every_layout(tmp_path: Path, layout: str) -> 
     store = read_trace(path)
     assert len(store.forward_marks) == 2
     assert sorted(store.forward_marks.ts.tolist()) == [62_000, 105_000]
+
+
+def test_loop_thread_of_a_bare_trace_is_the_busiest_thread_without_nodes(tmp_path: Path) -> None:
+    """No ProfilerStep, no DataLoader/Optimizer range, no flows: the loop thread is the
+    thread of the autograd process with the most ops among those that run no node."""
+    events = [
+        ev("cpu_op", "aten::linear", 0, 30),
+        ev("cpu_op", "aten::addmm", 2, 25),
+        *launch("cudaLaunchKernel", 5, 5, 1, "gemm", 12, 10),
+        ev("cpu_op", "aten::pin_memory", 10, 10, tid=3),  # one op: not the loop thread
+        ev("cpu_op", NODE + "AddmmBackward0", 40, 20, tid=2),
+        ev("cpu_op", "aten::mm", 42, 15, tid=2),
+        *launch("cudaLaunchKernel", 45, 5, 2, "gemm_bwd", 52, 10, tid=2),
+    ]
+    a = analyze(tmp_path, events)
+    phases = {k: (us(v.host_ns), v.kernels) for k, v in a.steps[0].phases.items()}
+    # The span is [0, 62): forward [0, 40) on thread 1, backward [40, 60).
+    assert phases == {"forward": (40, 1), "backward": (20, 1), "other": (2, 0)}
+    assert us(a.steps[0].phases["other"].cpu_op_ns) == 10  # the pin_memory thread
