@@ -93,7 +93,18 @@ def test_validate_and_init(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["quickstart", "resnet", "transformer_lm", "mlp"])
 def test_validate_shipped_configs(name: str) -> None:
-    assert invoke("validate", REPO / "configs" / f"{name}.yaml").exit_code == 0
+    path = REPO / "configs" / f"{name}.yaml"
+    result = invoke("validate", path)
+    assert result.exit_code == 0, result.output
+    # The summary line restates the file's own values (read here with plain YAML).
+    doc = yaml.safe_load(path.read_text())
+    loop = doc.get("loop", {})
+    expected = (
+        f"valid · model {doc['model']['name']} · data {doc['data']['name']} "
+        f"(batch {doc['data']['batch_size']}, {doc['data'].get('num_workers', 0)} workers) · "
+        f"optimizer {doc['optimizer']['name']} · {loop['steps']} steps + {loop['warmup_steps']} warm-up"
+    )
+    assert expected in result.stdout
 
 
 def test_bad_inputs_are_one_clean_line(write_yaml, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from scipy import stats
 from typer.testing import CliRunner
 
 from perfkit.cli import app
@@ -87,11 +89,17 @@ def saved_pair(tmp_path: Path, slower: float = 1.0) -> tuple[Path, Path]:
 
 
 def test_saved_runs_markdown(tmp_path: Path) -> None:
-    a, b = saved_pair(tmp_path, slower=1.0)
+    a, b = saved_pair(tmp_path, slower=1.04)
     result = invoke(str(a), str(b), "--format", "md", "--label", "before", "--label", "after")
     assert result.exit_code == 0, result.output
     assert "| metric | before | after | ratio | 99% CI | p | verdict | why |" in result.output
-    assert "| step (ms)* |" in result.output
+    # The step medians of the two files, their quotient, and a 4% change within the 5% threshold.
+    base = [10.0 + 0.1 * (i % 5) for i in range(30)]
+    low, high = statistics.median(base), statistics.median(v * 1.04 for v in base)
+    row = next(line for line in result.output.splitlines() if line.startswith("| step (ms)* |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:4] == [f"{low:.2f}", f"{high:.2f}", f"{high / low:.2f}×"]
+    assert cells[6] == "unchanged"
 
 
 def saved_groups(tmp_path: Path, slower: float, runs: int = 5) -> tuple[str, str]:
@@ -106,8 +114,19 @@ def saved_groups(tmp_path: Path, slower: float, runs: int = 5) -> tuple[str, str
 
 def test_fail_on_regression(tmp_path: Path) -> None:
     a, b = saved_groups(tmp_path, slower=1.5)
-    plain = invoke(a, b, "--label", "base", "--label", "new")
+    plain = invoke(a, b, "--label", "base", "--label", "new", "--format", "json")
     assert plain.exit_code == 0, plain.output
+    step = next(m for m in json.loads(plain.stdout)["metrics"] if m["metric"] == "step_ms")
+    # 5 saved runs a side (no rounds): Mann–Whitney U over the runs' median steps, here
+    # recomputed with scipy from the files' own step times.
+    medians = [
+        [statistics.median(s["step_host_ms"] for s in json.loads(Path(f).read_text())["steps"] if not s["warmup"]) for f in side.split(",")]
+        for side in (a, b)
+    ]
+    assert step["design"] == "runs" and step["verdict"]["status"] == "regressed"
+    assert step["p_value"] == pytest.approx(stats.mannwhitneyu(medians[1], medians[0], alternative="two-sided").pvalue)
+    assert step["p_value"] == pytest.approx(2 / 252)  # every new run slower than every base run
+    assert step["ratio"] == pytest.approx(1.5)
     gated = invoke(a, b, "--label", "base", "--label", "new", "--fail-on-regression")
     assert gated.exit_code == 1
     assert "regressed: step_ms (new)" in gated.output

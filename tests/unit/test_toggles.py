@@ -123,9 +123,10 @@ def test_tf32_toggle_leaves_torch_readable() -> None:
     Inductor reads them (max-autotune). perfkit's toggle must not cause that state."""
     for enabled in (True, False):
         with backend_flags(TogglesConfig(tf32=enabled)):
-            torch.get_float32_matmul_precision()
-            _ = torch.backends.cuda.matmul.allow_tf32
-            _ = torch.backends.cudnn.allow_tf32
+            # Each reader works (no "mixed API" error) and tells the state that was set.
+            assert torch.get_float32_matmul_precision() == ("high" if enabled else "highest")
+            assert torch.backends.cuda.matmul.allow_tf32 is enabled
+            assert torch.backends.cudnn.allow_tf32 is enabled
 
 
 def test_tf32_readers_survive_a_user_who_mixed_the_apis() -> None:
