@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from trace_helpers import ev, fwd_mark, launch, write_trace
+from trace_helpers import LAYOUTS, ev, fwd_mark, launch, session, write_trace
 
 from perfkit.trace import TraceAnalysis, analyze_file
 from perfkit.trace.model import PhaseTimes
@@ -228,14 +228,15 @@ def test_step_kernels_count_only_the_kernels_launched_in_the_step(tmp_path: Path
     assert sum(p.kernels or 0 for p in a.steps[0].phases.values()) == a.steps[0].kernels
 
 
-@pytest.mark.parametrize("layout", ["kineto", "lines"])
-def test_forward_marks_are_read_in_every_layout(tmp_path: Path, layout: str) -> None:
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_forward_marks_and_sessions_are_read_in_every_layout(tmp_path: Path, layout: str) -> None:
     from perfkit.trace.reader import read_trace
 
-    path = write_trace(tmp_path / "t.pt.trace.json", foreign_step(flows=True), layout=layout)
-    store = read_trace(path)
-    assert len(store.forward_marks) == 2
+    events = [*foreign_step(flows=True), session(0, -5, 400)]
+    store = read_trace(write_trace(tmp_path / "t.pt.trace.json", events, layout=layout))
     assert sorted(store.forward_marks.ts.tolist()) == [62_000, 105_000]
+    assert store.forward_marks.tid.tolist() == [1, 1]
+    assert store.sessions.tolist() == [[-5_000, 395_000]]
 
 
 def test_loop_thread_of_a_bare_trace_is_the_busiest_thread_without_nodes(tmp_path: Path) -> None:
